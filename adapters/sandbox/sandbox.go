@@ -1,0 +1,99 @@
+// Package sandbox holds local fake carriers that speak each carrier's real wire format:
+// they accept sends on the carrier's API paths, post delivery receipts back to omnigate's
+// real webhook paths with real signatures, and can reply like a customer. `omnigate serve`
+// mounts them when `sandbox: true` and a provider block is absent, and tests use them as
+// fake carrier servers.
+//
+// The sandbox customer replies to any outbound text that contains a question mark, so a
+// newcomer sees a reply come back without any account.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// WantsReply reports whether the sandbox customer answers an outbound text.
+func WantsReply(text string) bool { return bytes.ContainsRune([]byte(text), '?') }
+
+// ReplyText is what the sandbox customer answers.
+func ReplyText(text string) string { return "Thanks, got it: " + text }
+
+// Poster posts signed webhooks to omnigate in the background, in order per poster, with
+// a few retries, the way a carrier does. Close waits for posts in flight.
+type Poster struct {
+	Client *http.Client
+	Log    *slog.Logger
+	// Delay is how long after the triggering send each post is made (default 5ms).
+	Delay time.Duration
+
+	mu     sync.Mutex
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// Post sends body to url with the given headers after Delay, retrying a failed post up
+// to five times. It returns at once.
+func (p *Poster) Post(url string, header http.Header, body []byte) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		delay := p.Delay
+		if delay == 0 {
+			delay = 5 * time.Millisecond
+		}
+		time.Sleep(delay)
+		for attempt := 0; attempt < 5; attempt++ {
+			if err := p.post(url, header, body); err == nil {
+				return
+			} else if p.Log != nil {
+				p.Log.Warn("sandbox: webhook post failed", "url", url, "attempt", attempt+1, "err", err)
+			}
+			time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		}
+	}()
+}
+
+func (p *Poster) post(url string, header http.Header, body []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	c := p.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Close stops accepting posts and waits for those in flight.
+func (p *Poster) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.wg.Wait()
+}
