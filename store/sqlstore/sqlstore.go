@@ -1,0 +1,380 @@
+// Package sqlstore implements store.Store on SQLite (modernc.org/sqlite, WAL, one writer
+// with group commit) and PostgreSQL (pgx, several instances sharing one database; claims
+// with FOR UPDATE SKIP LOCKED, wake-ups with LISTEN/NOTIFY). The SQL is shared; the few
+// places the two differ live in dialect.
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/omnigate/omnigate/store"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Options tune a store. The zero value is fine.
+type Options struct {
+	// Dir resolves a relative SQLite path (the configuration file's folder).
+	Dir string
+	// MaxBatch is how many Update calls SQLite folds into one transaction (default 256).
+	MaxBatch int
+}
+
+// DB is a store.Store on SQLite or PostgreSQL.
+type DB struct {
+	d      dialect
+	w      *sql.DB // writes (SQLite: one connection)
+	r      *sql.DB // reads
+	q      queries
+	notify chan struct{}
+
+	commits chan *pending // SQLite group commit
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	closeMu sync.Once
+
+	listenCancel context.CancelFunc
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects to dsn ("sqlite://path" or "postgres://..."), migrates the schema and
+// returns the store.
+func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
+	db, err := open(ctx, dsn, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// OpenNoMigrate connects without touching the schema.
+func OpenNoMigrate(ctx context.Context, dsn string, opt Options) (*DB, error) {
+	return open(ctx, dsn, opt)
+}
+
+func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 256
+	}
+	db := &DB{notify: make(chan struct{}, 1), stop: make(chan struct{})}
+	switch {
+	case strings.HasPrefix(dsn, "sqlite://"):
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		if path == "" {
+			return nil, errors.New("store: sqlite:// needs a file path")
+		}
+		query := ""
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path, query = path[:i], path[i+1:]
+		}
+		if path != ":memory:" && !filepath.IsAbs(path) && opt.Dir != "" {
+			path = filepath.Join(opt.Dir, path)
+		}
+		w, r, err := openSQLite(path, query)
+		if err != nil {
+			return nil, err
+		}
+		db.d, db.w, db.r = sqliteDialect{}, w, r
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		w, err := openPostgres(dsn)
+		if err != nil {
+			return nil, err
+		}
+		db.d, db.w, db.r = postgresDialect{}, w, w
+	default:
+		return nil, fmt.Errorf("store: unsupported store %q: use sqlite://PATH or postgres://...", redactDSN(dsn))
+	}
+	if err := db.w.PingContext(ctx); err != nil {
+		db.w.Close()
+		if db.r != db.w {
+			db.r.Close()
+		}
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	db.q = buildQueries(db.d)
+	if db.d.groupCommit() {
+		db.commits = make(chan *pending, 4096)
+		db.wg.Add(1)
+		go db.committer(opt.MaxBatch)
+	}
+	if l, ok := db.d.(listener); ok {
+		lctx, cancel := context.WithCancel(context.Background())
+		db.listenCancel = cancel
+		db.wg.Add(1)
+		go func() {
+			defer db.wg.Done()
+			l.listen(lctx, dsn, db.wake)
+		}()
+	}
+	return db, nil
+}
+
+// redactDSN drops any password from a DSN so that it can be shown.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return u.Redacted()
+}
+
+// Migrate brings the schema to the latest version.
+func (db *DB) Migrate(ctx context.Context) error {
+	p, err := db.provider()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return nil
+}
+
+// MigrationsCurrent implements store.Store.
+func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
+	p, err := db.provider()
+	if err != nil {
+		return false, err
+	}
+	has, err := p.HasPending(ctx)
+	return !has, err
+}
+
+func (db *DB) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations/"+db.d.name())
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(db.d.gooseDialect(), db.w, sub)
+}
+
+// Ping implements store.Store.
+func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
+
+// Notify implements store.Store.
+func (db *DB) Notify() <-chan struct{} { return db.notify }
+
+func (db *DB) wake() {
+	select {
+	case db.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops background work and closes the connections.
+func (db *DB) Close() error {
+	db.closeMu.Do(func() {
+		close(db.stop)
+		if db.listenCancel != nil {
+			db.listenCancel()
+		}
+	})
+	db.wg.Wait()
+	err := db.w.Close()
+	if db.r != db.w {
+		if rerr := db.r.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// pending is one Update call waiting for the SQLite committer.
+type pending struct {
+	ctx      context.Context
+	fn       func(store.Tx) error
+	done     chan error
+	enqueued bool
+}
+
+// Update implements store.Store. On SQLite, concurrent calls are folded into one
+// transaction (each inside its own savepoint, so one call's error rolls back only its
+// own writes): one commit serves many requests.
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	if db.commits == nil {
+		return db.updateOne(ctx, fn)
+	}
+	p := &pending{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.commits <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.stop:
+		return errors.New("store: closed")
+	}
+	return <-p.done
+}
+
+func (db *DB) updateOne(ctx context.Context, fn func(store.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		t := &tx{db: db, ctx: ctx}
+		sqlTx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: begin: %w", err)
+		}
+		t.tx = sqlTx
+		if err := fn(t); err != nil {
+			sqlTx.Rollback()
+			if db.d.retryable(err) && attempt < 5 {
+				continue
+			}
+			return err
+		}
+		if err := sqlTx.Commit(); err != nil {
+			if db.d.retryable(err) && attempt < 5 {
+				continue
+			}
+			return fmt.Errorf("store: commit: %w", err)
+		}
+		if t.enqueued {
+			db.wake()
+			db.d.notifyOthers(ctx, db.w)
+		}
+		return nil
+	}
+}
+
+func (db *DB) committer(maxBatch int) {
+	defer db.wg.Done()
+	batch := make([]*pending, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-db.commits:
+			batch = append(batch, p)
+		case <-db.stop:
+			db.drain()
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case p := <-db.commits:
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		db.commitBatch(batch)
+	}
+}
+
+// drain fails the calls still waiting when the store closes.
+func (db *DB) drain() {
+	for {
+		select {
+		case p := <-db.commits:
+			p.done <- errors.New("store: closed")
+		default:
+			return
+		}
+	}
+}
+
+func (db *DB) commitBatch(batch []*pending) {
+	ctx := context.Background()
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		for _, p := range batch {
+			p.done <- fmt.Errorf("store: begin: %w", err)
+		}
+		return
+	}
+	results := make([]error, len(batch))
+	enqueued := false
+	for i, p := range batch {
+		if err := p.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if len(batch) == 1 {
+			t := &tx{db: db, tx: sqlTx, ctx: p.ctx}
+			results[i] = p.fn(t)
+			if results[i] != nil {
+				sqlTx.Rollback()
+				p.done <- results[i]
+				return
+			}
+			enqueued = t.enqueued
+			continue
+		}
+		if _, err := sqlTx.Exec("SAVEPOINT sp"); err != nil {
+			results[i] = err
+			continue
+		}
+		t := &tx{db: db, tx: sqlTx, ctx: p.ctx}
+		if err := p.fn(t); err != nil {
+			results[i] = err
+			if _, rerr := sqlTx.Exec("ROLLBACK TO sp"); rerr != nil {
+				// The transaction is unusable; fail the whole batch.
+				sqlTx.Rollback()
+				for j, q := range batch {
+					if j == i {
+						q.done <- err
+					} else {
+						q.done <- fmt.Errorf("store: batch aborted: %w", rerr)
+					}
+				}
+				return
+			}
+		} else if t.enqueued {
+			enqueued = true
+		}
+		if _, err := sqlTx.Exec("RELEASE sp"); err != nil && results[i] == nil {
+			results[i] = err
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		for _, p := range batch {
+			p.done <- fmt.Errorf("store: commit: %w", err)
+		}
+		return
+	}
+	if enqueued {
+		db.wake()
+	}
+	for i, p := range batch {
+		p.done <- results[i]
+	}
+}
+
+func newToken() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// micros stores times as microseconds since the epoch; the zero time is 0.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}

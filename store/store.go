@@ -1,0 +1,226 @@
+// Package store is omnigate's durable state: contacts, conversations, messages, the
+// transactional outbox, idempotency keys and inbound dedupe keys. The Store interface is
+// what the rest of omnigate uses; sqlstore implements it on SQLite and PostgreSQL, and
+// storetest is the conformance suite both pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/omnigate/omnigate"
+)
+
+// Errors the store returns.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLeaseLost: the outbox row's lease expired and another worker holds it now, or
+	// the row is gone; the caller's result was not applied.
+	ErrLeaseLost = errors.New("outbox lease lost")
+)
+
+// Entry kinds in the outbox.
+const (
+	KindDeliver = "deliver" // an outbound message to a carrier
+	KindEvent   = "event"   // a platform event to events.url
+)
+
+// Outbox row statuses.
+const (
+	OutboxPending = "pending"
+	OutboxDead    = "dead"
+)
+
+// NewEntry is an outbox row to insert.
+type NewEntry struct {
+	Kind string
+	// FIFOKey orders rows: a row is claimed only when every earlier pending row with
+	// the same key is done or dead. Conversation id for deliveries, "ev:"+conversation
+	// id for events.
+	FIFOKey   string
+	MessageID string // for KindDeliver
+	Payload   []byte // for KindEvent: the event JSON
+	DueAt     time.Time
+}
+
+// Entry is a claimed outbox row with what the relay needs to act on it.
+type Entry struct {
+	ID         int64
+	Kind       string
+	FIFOKey    string
+	MessageID  string
+	Payload    []byte
+	Attempts   int // including the attempt this claim is for
+	LeaseToken string
+	CreatedAt  time.Time
+	// For KindDeliver: the message and the facts of its conversation at claim time.
+	Message      *omnigate.Message
+	Conversation *omnigate.Conversation
+}
+
+// Outcome is what became of one attempt.
+type Outcome int
+
+// Outcomes.
+const (
+	Done  Outcome = iota // delivered to the carrier or the platform; the row is removed
+	Retry                // try again at RetryAt
+	Dead                 // no more attempts: the row becomes a dead letter
+)
+
+// Result reports one attempt back to the store. It is applied only while the lease
+// token still holds.
+type Result struct {
+	EntryID int64
+	Token   string
+	Outcome Outcome
+	RetryAt time.Time // for Retry
+	Error   string    // last error, for Retry and Dead
+	// Message update for KindDeliver rows (ignored when MessageID is empty). Status
+	// never moves backwards.
+	MessageID         string
+	Status            omnigate.MessageStatus
+	ProviderMessageID string
+	ErrorCode         string
+	ErrorMessage      string
+	// Events to enqueue in the same transaction (status events for the platform).
+	Events []NewEntry
+}
+
+// OutboxRow is an outbox row as operators see it.
+type OutboxRow struct {
+	ID        int64     `json:"id"`
+	Kind      string    `json:"kind"`
+	Status    string    `json:"status"`
+	MessageID string    `json:"message_id,omitempty"`
+	FIFOKey   string    `json:"fifo_key"`
+	Attempts  int       `json:"attempts"`
+	DueAt     time.Time `json:"due_at"`
+	LastError string    `json:"last_error,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// OutboxStats is the outbox's depth, for metrics.
+type OutboxStats struct {
+	Pending      int
+	Dead         int
+	OldestDueAge time.Duration // age of the oldest due pending row, 0 if none
+}
+
+// Idempotency is a stored Idempotency-Key record.
+type Idempotency struct {
+	BodyHash string
+	Done     bool // false while the first request is still being processed
+	Code     int
+	Response []byte
+}
+
+// ConversationKey names the thread between one of our addresses and one contact.
+type ConversationKey struct {
+	Channel        omnigate.Channel
+	Address        string // ours
+	ContactAddress string
+}
+
+// QueueStat counts a queue's outbound messages on one channel by status.
+type QueueStat struct {
+	Channel omnigate.Channel `json:"channel"`
+	Counts  map[string]int   `json:"counts"` // by message status
+}
+
+// Tx is one write transaction. Its methods are only valid inside the Update call that
+// handed it out.
+type Tx interface {
+	// LockKey serialises transactions on the same conversation key (PostgreSQL takes a
+	// transaction-scoped advisory lock; SQLite's write transactions are already serial).
+	LockKey(k ConversationKey) error
+
+	Contact(ch omnigate.Channel, address string) (omnigate.Contact, error)
+	// UpsertContact records the contact; a non-empty name replaces the stored one.
+	UpsertContact(c omnigate.Contact, now time.Time) error
+	SetOptOut(ch omnigate.Channel, contactAddress, ourAddress string, optedOut bool, now time.Time) error
+
+	// LatestConversation returns the most recently active conversation for k.
+	LatestConversation(k ConversationKey) (omnigate.Conversation, error)
+	Conversation(id string) (omnigate.Conversation, error)
+	InsertConversation(c omnigate.Conversation) error
+	UpdateConversation(c omnigate.Conversation) error
+
+	InsertMessage(m omnigate.Message) error
+	Message(id string) (omnigate.Message, error)
+	MessageByProviderID(ch omnigate.Channel, providerID string) (omnigate.Message, error)
+	// SetMessageStatus moves the message forward to status (never backwards) and
+	// reports whether it changed.
+	SetMessageStatus(id string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) (bool, error)
+	// SetProviderID records the carrier's id for our message.
+	SetProviderID(id, providerID string) error
+	// MarkDeleted removes a message's text from history (an unsend).
+	MarkDeleted(id string, now time.Time) error
+	// OutboundBefore lists the conversation's outbound messages created at or before t
+	// whose status ranks below status (watermark receipts).
+	OutboundBefore(conversationID string, t time.Time, below omnigate.MessageStatus) ([]omnigate.Message, error)
+	// CancelQueued cancels the conversation's outbound messages that no worker has
+	// taken (status queued), removes their outbox rows, and returns their ids.
+	CancelQueued(conversationID, principalID string, now time.Time) ([]string, error)
+
+	Enqueue(e NewEntry) error
+
+	// SeenInbound records a carrier's message id and reports whether it was new.
+	SeenInbound(provider, providerMessageID string, now time.Time) (bool, error)
+
+	// Idempotency returns the record for (principal, key), or ErrNotFound.
+	Idempotency(principalID, key string, since time.Time) (Idempotency, error)
+	// BeginIdempotency stores a pending record and reports whether the caller owns the
+	// key now. It takes over a record created before expired (done or not), or a pending
+	// one created before stale (its first request died mid-way).
+	BeginIdempotency(principalID, key, bodyHash string, now, expired, stale time.Time) (bool, error)
+	FinishIdempotency(principalID, key string, code int, response []byte) error
+	DropIdempotency(principalID, key string) error
+}
+
+// Store is omnigate's durable state.
+type Store interface {
+	// Update runs fn in one write transaction: all of fn's writes commit together or
+	// none do. fn may be called again if the store must retry the transaction, so it
+	// must not have side effects outside tx. An error from fn rolls back and is returned.
+	Update(ctx context.Context, fn func(Tx) error) error
+
+	Message(ctx context.Context, id string) (omnigate.Message, error)
+	Conversation(ctx context.Context, id string) (omnigate.Conversation, error)
+	// ConversationMessages lists a conversation's messages, oldest first.
+	ConversationMessages(ctx context.Context, id string) ([]omnigate.Message, error)
+	// Conversations lists conversations with a contact, most recent first.
+	Conversations(ctx context.Context, ch omnigate.Channel, contactAddress string, limit int) ([]omnigate.Conversation, error)
+	// Contacts finds contacts on ch (all channels when empty) whose name or address
+	// starts with prefix (case-insensitive), ordered by channel and address, after the
+	// cursor (channel+"|"+address).
+	Contacts(ctx context.Context, ch omnigate.Channel, prefix, after string, limit int) ([]omnigate.Contact, error)
+	QueueStats(ctx context.Context, queueID string, since time.Time) ([]QueueStat, error)
+
+	// ClaimDue leases up to limit due outbox rows to owner until now+lease. A row is due
+	// when its due time has passed, no live lease holds it, and it heads its FIFO key.
+	ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Entry, error)
+	// Complete applies results in one transaction. The returned slice has one error per
+	// result: nil, or ErrLeaseLost when that row's lease no longer holds.
+	Complete(ctx context.Context, results []Result, now time.Time) ([]error, error)
+	// Release gives back owner's leases (shutdown) so another worker may claim at once.
+	Release(ctx context.Context, owner string) error
+	// NextDue returns when the earliest pending row falls due, or ok false when none.
+	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
+	// Outbox lists rows with status after id, oldest first.
+	Outbox(ctx context.Context, status string, after int64, limit int) ([]OutboxRow, error)
+	// RetryDead makes a dead row pending again, due now, with its attempts reset.
+	RetryDead(ctx context.Context, id int64, now time.Time) error
+	OutboxStats(ctx context.Context, now time.Time) (OutboxStats, error)
+
+	// Notify returns a channel that receives a value soon after a row is enqueued (by
+	// this process, or by another instance sharing the database where supported).
+	Notify() <-chan struct{}
+
+	Ping(ctx context.Context) error
+	// MigrationsCurrent reports whether the schema is at the latest version.
+	MigrationsCurrent(ctx context.Context) (bool, error)
+	Close() error
+}
