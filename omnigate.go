@@ -103,7 +103,7 @@ type Contact struct {
 	Address string // E.164, page-scoped id, X user id, open id
 	Name    string
 	// OptedOut lists our sending addresses this contact opted out of (SMS STOP).
-	OptedOut []string
+	OptedOut  []string
 	UpdatedAt time.Time
 }
 

@@ -15,14 +15,14 @@ import (
 
 // queries holds the statements rebound for the dialect once, at open.
 type queries struct {
-	contact, upsertContact, optOut, optIn, optOuts                       string
-	latestConv, conv, insertConv, updateConv                             string
-	insertMsg, msg, msgByProvider, setStatus, setProvider, markDeleted   string
-	outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg           string
-	enqueue, seen, idem, idemBegin, idemFinish, idemDrop                 string
-	claim, claimedMsgs, markSending                                      string
-	completeDone, completeRetry, completeDead, msgResult, msgRequeue     string
-	release, nextDue, outboxList, retryDead, retryDeadMsg, statsPending  string
+	contact, upsertContact, optOut, optIn, optOuts                        string
+	latestConv, conv, insertConv, updateConv                              string
+	insertMsg, msg, msgByProvider, setStatus, setProvider, markDeleted    string
+	outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg            string
+	enqueue, seen, idem, idemBegin, idemFinish, idemDrop                  string
+	claim, claimedMsgs, markSending                                       string
+	completeDone, completeRetry, completeDead, msgResult, msgRequeue      string
+	release, nextDue, outboxList, retryDead, retryDeadMsg, statsPending   string
 	statsDead, statsOldest, convMsgs, convsOfContact, contacts, queueStat string
 }
 
@@ -205,8 +205,10 @@ type tx struct {
 	notified bool
 }
 
-func (t *tx) exec(q string, args ...any) (sql.Result, error) { return t.tx.ExecContext(t.ctx, q, args...) }
-func (t *tx) row(q string, args ...any) *sql.Row            { return t.tx.QueryRowContext(t.ctx, q, args...) }
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, q, args...)
+}
+func (t *tx) row(q string, args ...any) *sql.Row { return t.tx.QueryRowContext(t.ctx, q, args...) }
 
 func (t *tx) LockKey(k store.ConversationKey) error {
 	return t.db.d.lockKey(t.ctx, t.tx, string(k.Channel)+"|"+k.Address+"|"+k.ContactAddress)
