@@ -177,7 +177,11 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 			case store.Done:
 				res, err = t.exec(db.q.completeDone, r.EntryID, r.Token)
 			case store.Retry:
-				res, err = t.exec(db.q.completeRetry, micros(r.RetryAt), r.Error, r.EntryID, r.Token)
+				giveBack := 0
+				if r.NoAttempt {
+					giveBack = 1
+				}
+				res, err = t.exec(db.q.completeRetry, micros(r.RetryAt), r.Error, giveBack, r.EntryID, r.Token)
 			case store.Dead:
 				res, err = t.exec(db.q.completeDead, r.Error, r.EntryID, r.Token)
 			default:
@@ -208,7 +212,11 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 
 func (t *tx) applyResult(r store.Result, now time.Time) error {
 	if r.Status == omnigate.StatusQueued {
-		_, err := t.exec(t.db.q.msgRequeue, r.ErrorCode, r.ErrorMessage, micros(now), r.MessageID)
+		giveBack := 0
+		if r.NoAttempt {
+			giveBack = 1
+		}
+		_, err := t.exec(t.db.q.msgRequeue, giveBack, r.ErrorCode, r.ErrorMessage, micros(now), r.MessageID)
 		return err
 	}
 	m, err := t.Message(r.MessageID)

@@ -88,11 +88,11 @@ func buildQueries(d dialect) queries {
 			FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?`),
 
 		completeDone:  r(`DELETE FROM outbox WHERE id = ? AND lease_token = ? AND status = 'pending'`),
-		completeRetry: r(`UPDATE outbox SET due_at = ?, last_error = ?, lease_owner = '', lease_token = '', lease_until = 0 WHERE id = ? AND lease_token = ? AND status = 'pending'`),
+		completeRetry: r(`UPDATE outbox SET due_at = ?, last_error = ?, attempts = attempts - ?, lease_owner = '', lease_token = '', lease_until = 0 WHERE id = ? AND lease_token = ? AND status = 'pending'`),
 		completeDead:  r(`UPDATE outbox SET status = 'dead', last_error = ?, lease_owner = '', lease_token = '', lease_until = 0 WHERE id = ? AND lease_token = ? AND status = 'pending'`),
 		msgResult: r(`UPDATE messages SET status = ?, provider_message_id = CASE WHEN ? <> '' THEN ? ELSE provider_message_id END,
 			error_code = ?, error_message = ?, updated_at = ? WHERE id = ?`),
-		msgRequeue: r(`UPDATE messages SET status = 'queued', error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND status = 'sending'`),
+		msgRequeue: r(`UPDATE messages SET status = 'queued', attempts = attempts - ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND status = 'sending'`),
 
 		release:      r(`UPDATE outbox SET lease_owner = '', lease_token = '', lease_until = 0 WHERE lease_owner = ? AND status = 'pending'`),
 		nextDue:      r(`SELECT MIN(due_at) FROM outbox WHERE status = 'pending'`),
