@@ -62,11 +62,7 @@ func Load(path string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	p, err := Parse(data)
-	if le, ok := errors.AsType[*LoadError](err); ok {
-		le.File = path
-	}
-	return p, err
+	return parseFile(path, data)
 }
 
 // Parse decodes policy YAML strictly: unknown keys, unknown channels, keys a channel
@@ -76,12 +72,12 @@ func Load(path string) (*Policy, error) {
 func Parse(data []byte) (*Policy, error) {
 	var ps parser
 	f := ps.document(data)
+	// Compile even a file with problems: values that failed were left out, and the
+	// checks that need merged rules may find more to report.
+	p, problems := compile(f)
+	ps.problems = append(ps.problems, problems...)
 	if len(ps.problems) == 0 {
-		p, problems := compile(f)
-		if len(problems) == 0 {
-			return p, nil
-		}
-		ps.problems = problems
+		return p, nil
 	}
 	slices.SortStableFunc(ps.problems, func(a, b Problem) int {
 		if a.Line != b.Line {

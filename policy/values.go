@@ -46,8 +46,9 @@ func parseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// formatDuration writes d the way policy.yaml does: "7d", "24h", "1d12h", "90s" is
-// "1m30s". Sub-second remainders are kept in time.Duration's notation.
+// formatDuration writes d the way policy.yaml does: "90s" is "1m30s", windows up to
+// 72h stay in hours ("24h", "72h") and longer ones use days ("7d", "8d12h"). Sub-second
+// remainders are kept in time.Duration's notation.
 func formatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0"
@@ -61,6 +62,9 @@ func formatDuration(d time.Duration) string {
 		unit time.Duration
 		name string
 	}{{day, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if u.unit == day && d <= maxThreadingTimeline {
+			continue
+		}
 		if n := d / u.unit; n > 0 {
 			fmt.Fprintf(&b, "%d%s", n, u.name)
 			d -= n * u.unit
