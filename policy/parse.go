@@ -156,10 +156,11 @@ func (o *overrides) check(r Rules) []Problem {
 // visible after merging.
 func compile(f *file) (*Policy, []Problem) {
 	var problems []Problem
-	p := &Policy{channels: map[string]Rules{}, queues: map[string]map[string]Rules{}}
+	p := &Policy{timeline: maxThreadingTimeline, channels: map[string]Rules{}, queues: map[string]map[string]Rules{}}
+	set(&p.timeline, f.timeline)
 	for _, ch := range Channels() {
 		r := builtin(ch)
-		set(&r.ThreadingTimeline, f.timeline)
+		r.ThreadingTimeline = p.timeline
 		if o := f.channels[ch]; o != nil {
 			o.apply(&r)
 			problems = append(problems, o.check(r)...)

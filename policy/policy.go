@@ -11,6 +11,7 @@ import (
 // Policy is a validated policy.yaml: the effective rules per channel and per queue. It
 // is immutable after Parse, so one value can be shared by every goroutine.
 type Policy struct {
+	timeline time.Duration
 	channels map[string]Rules            // effective rules per channel
 	queues   map[string]map[string]Rules // effective rules per queue, for the channels it overrides
 }
@@ -76,14 +77,14 @@ func (p *Policy) Rules(queueID, channel string) Rules {
 	if r, ok := p.channels[channel]; ok {
 		return r.clone()
 	}
-	return Rules{Channel: channel, ThreadingTimeline: p.channels[SMS].ThreadingTimeline}
+	return Rules{Channel: channel, ThreadingTimeline: p.timeline}
 }
 
 // Summary describes the effective rules, one line per channel and one per queue
 // override, for `omnigate policy check`.
 func (p *Policy) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "threading timeline: %s\n", formatDuration(p.channels[SMS].ThreadingTimeline))
+	fmt.Fprintf(&b, "threading timeline: %s\n", formatDuration(p.timeline))
 	for _, ch := range Channels() {
 		fmt.Fprintf(&b, "%s: %s\n", ch, describe(p.channels[ch]))
 	}
