@@ -224,6 +224,9 @@ queues:
 	if got := p.Rules("quiet", X).MaxRepliesPerInbound; got != 3 {
 		t.Errorf("quiet x cap = %d, want the channel's 3", got)
 	}
+	if got := p.Rules("vip", "telegram"); got.ThreadingTimeline != 12*time.Hour || got.ReplyWindow != 0 {
+		t.Errorf("unknown channel rules = %+v, want only the file's 12h timeline", got)
+	}
 	if got := p.Rules("vip", WhatsApp).ReplyWindow; got != 24*time.Hour {
 		t.Errorf("vip whatsapp window = %v, want the built-in 24h", got)
 	}
