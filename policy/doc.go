@@ -1,0 +1,17 @@
+// Package policy holds the per-platform messaging rules of omnigate: which outbound
+// messages each carrier will accept and what an adapter must add to them (a
+// HUMAN_AGENT tag, a template, a reply budget).
+//
+// Operators write the rules in policy.yaml (SPEC section 3). [Parse] and [Load] decode
+// it strictly and report every problem with its line and column; [Default] gives the
+// built-in rules when no file is configured; a [Holder] keeps the current policy and
+// reloads it on change without ever replacing a good policy with a bad one.
+//
+// [Decide] and [Recheck] are pure functions of (rules, conversation facts, message,
+// now): the API calls Decide inside the transaction that stores a message, and the
+// relay calls Recheck just before each delivery attempt, so a message that waited past
+// its window is failed with rule policy_expired instead of being sent.
+//
+// The package imports nothing of omnigate's; channels are plain strings ("sms",
+// "whatsapp", "messenger", "instagram", "x", "open").
+package policy
