@@ -1,0 +1,338 @@
+// Package messaging is omnigate's contact-center core: sending on behalf of a queue
+// (conversation rules, policy decisions and the outbox insert in one transaction),
+// taking in what carriers report (threading, opt-outs, receipts, unsends), and the
+// conversation transitions agents and the platform drive (assign, transfer, disconnect,
+// wrap-up). Every change is one store transaction that also writes its platform event.
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/events"
+	"github.com/omnigate/omnigate/policy"
+	"github.com/omnigate/omnigate/store"
+)
+
+// Observer receives what the service decided, for metrics. A nil Observer is fine.
+type Observer interface {
+	Decision(ch omnigate.Channel, rule string, allow bool)
+	Message(m omnigate.Message)
+}
+
+// Config configures a Service.
+type Config struct {
+	Store store.Store
+	// Policy returns the policy in force (it may be reloaded at any time).
+	Policy func() *policy.Policy
+	// Queues returns the configured queues by id (the configuration may be reloaded).
+	Queues func() map[string]omnigate.Queue
+	// Events turns platform events on (events.url is configured).
+	Events   bool
+	Now      func() time.Time
+	Log      *slog.Logger
+	Observer Observer
+}
+
+// Service implements the contact-center rules.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Policy == nil || cfg.Queues == nil {
+		return nil, errors.New("messaging: Store, Policy and Queues are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// Error is a refusal with a stable code for the API.
+type Error struct {
+	Status  int            `json:"-"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"-"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func refuse(status int, code, msg string, details map[string]any) *Error {
+	return &Error{Status: status, Code: code, Message: msg, Details: details}
+}
+
+// NewID returns a time-ordered id with a prefix ("msg", "conv").
+func NewID(prefix string) string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		id = uuid.New()
+	}
+	return prefix + "_" + id.String()
+}
+
+// Send is one send on behalf of a queue to one or more recipients.
+type Send struct {
+	Principal omnigate.Principal
+	Queue     omnigate.Queue
+	Channel   omnigate.Channel
+	To        []string // normalised contact addresses
+	Text      string
+	Template  *omnigate.Template
+	Media     []omnigate.Media
+	Sender    omnigate.Sender
+	Takeover  bool
+	// DryRun decides without writing anything (POST /v1/messages/check).
+	DryRun bool
+	// InTx, when set, runs in the same transaction after every recipient was handled,
+	// so that a response recorded for an Idempotency-Key commits with the messages.
+	InTx func(tx store.Tx, results []Result) error
+}
+
+// Result is the outcome for one recipient.
+type Result struct {
+	To             string           `json:"to"`
+	MessageID      string           `json:"id,omitempty"`
+	ConversationID string           `json:"conversation_id,omitempty"`
+	Status         string           `json:"status,omitempty"`
+	Outcome        string           `json:"conversation,omitempty"` // new, continued, taken_over
+	Decision       *policy.Decision `json:"decision,omitempty"`
+	Err            *Error           `json:"-"`
+}
+
+// Outcomes of a send for the conversation.
+const (
+	OutcomeNew       = "new"
+	OutcomeContinued = "continued"
+	OutcomeTakenOver = "taken_over"
+)
+
+// live reports whether c still threads new messages at now: a conversation held by a
+// queue or an agent is live until it is disconnected; after that it stays open for the
+// threading timeline past its last activity.
+func live(c omnigate.Conversation, timeline time.Duration, now time.Time) bool {
+	switch c.State {
+	case omnigate.StateQueued, omnigate.StateAssigned:
+		return true
+	case omnigate.StateOpen, omnigate.StateWrapup:
+		return now.Before(c.LastActivityAt.Add(timeline))
+	}
+	return false
+}
+
+// EffectiveState is c's state as of now: a disconnected conversation whose threading
+// timeline has run out is closed even before anything touched it again.
+func (s *Service) EffectiveState(c omnigate.Conversation, now time.Time) omnigate.ConversationState {
+	if c.State == omnigate.StateClosed {
+		return c.State
+	}
+	if !live(c, s.timeline(c.QueueID, c.Channel), now) {
+		return omnigate.StateClosed
+	}
+	return c.State
+}
+
+func (s *Service) timeline(queueID string, ch omnigate.Channel) time.Duration {
+	return s.cfg.Policy().Rules(queueID, string(ch)).ThreadingTimeline
+}
+
+// Send decides and, unless DryRun, enqueues one message per recipient. Per-recipient
+// refusals are in the results; the error is for failures of the whole call.
+func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
+	if req.Sender == "" {
+		req.Sender = omnigate.Human
+	}
+	ourAddr := req.Queue.Address(req.Channel)
+	if ourAddr == "" {
+		return nil, refuse(http.StatusUnprocessableEntity, "no_outbound_address",
+			fmt.Sprintf("queue %q has no %s address", req.Queue.ID, req.Channel), nil)
+	}
+	rules := s.cfg.Policy().Rules(req.Queue.ID, string(req.Channel))
+	// Lock every conversation key up front, in one order, so that two batch sends with
+	// overlapping recipients cannot deadlock.
+	keys := make([]store.ConversationKey, 0, len(req.To))
+	for _, to := range req.To {
+		keys = append(keys, store.ConversationKey{Channel: req.Channel, Address: ourAddr, ContactAddress: to})
+	}
+	sorted := slices.Clone(keys)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ContactAddress < sorted[j].ContactAddress })
+
+	var results []Result
+	var observed []omnigate.Message
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		results, observed = results[:0], observed[:0]
+		now := s.cfg.Now().UTC()
+		for _, k := range sorted {
+			if err := tx.LockKey(k); err != nil {
+				return err
+			}
+		}
+		for _, k := range keys {
+			res, m, err := s.sendOne(tx, req, rules, k, now)
+			if err != nil {
+				return err
+			}
+			results = append(results, res)
+			if m != nil {
+				observed = append(observed, *m)
+			}
+		}
+		if req.InTx != nil {
+			return req.InTx(tx, results)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Observer != nil {
+		for _, r := range results {
+			if r.Decision != nil {
+				s.cfg.Observer.Decision(req.Channel, r.Decision.Rule, r.Decision.Allow)
+			}
+		}
+		for _, m := range observed {
+			s.cfg.Observer.Message(m)
+		}
+	}
+	return results, nil
+}
+
+func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, *omnigate.Message, error) {
+	res := Result{To: k.ContactAddress}
+	latest, err := tx.LatestConversation(k)
+	hasLatest := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return res, nil, err
+	}
+	conv := latest
+	outcome := OutcomeNew
+	if hasLatest && live(latest, rules.ThreadingTimeline, now) {
+		switch {
+		case latest.State == omnigate.StateQueued:
+			res.Err = refuse(http.StatusConflict, "conversation_active",
+				"a conversation with this contact is waiting in a queue", map[string]any{"conversation_id": latest.ID})
+			return res, nil, nil
+		case latest.State == omnigate.StateAssigned && latest.AssignedTo != req.Principal.ID:
+			res.Err = refuse(http.StatusConflict, "conversation_active",
+				"a conversation with this contact is assigned to another agent", map[string]any{"conversation_id": latest.ID})
+			return res, nil, nil
+		case latest.State == omnigate.StateAssigned:
+			outcome = OutcomeContinued
+		case !req.Takeover:
+			res.Err = refuse(http.StatusConflict, "takeover_required",
+				"an unassigned conversation with this contact is open; resend with \"takeover\": true to take it over with its history",
+				map[string]any{"conversation_id": latest.ID})
+			return res, nil, nil
+		default:
+			outcome = OutcomeTakenOver
+		}
+	}
+
+	contact, err := tx.Contact(k.Channel, k.ContactAddress)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return res, nil, err
+	}
+	facts := policy.Facts{OptedOut: slices.Contains(contact.OptedOut, k.Address)}
+	if hasLatest {
+		// The reply window and cap follow the contact, not the thread: a new
+		// conversation inherits them from the last one.
+		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
+	}
+	pm := policy.Message{Channel: string(k.Channel), Text: req.Text, Template: req.Template != nil, Media: len(req.Media), Sender: string(req.Sender)}
+	d := policy.Decide(rules, facts, pm, now)
+	res.Decision = &d
+	res.Outcome = outcome
+	if !d.Allow {
+		res.Err = refuse(http.StatusUnprocessableEntity, "policy_denied", d.Reason, map[string]any{"rule": d.Rule})
+		return res, nil, nil
+	}
+	if req.DryRun {
+		if outcome != OutcomeNew {
+			res.ConversationID = conv.ID
+		}
+		return res, nil, nil
+	}
+
+	if err := tx.UpsertContact(omnigate.Contact{Channel: k.Channel, Address: k.ContactAddress}, now); err != nil {
+		return res, nil, err
+	}
+	change := ""
+	switch outcome {
+	case OutcomeNew:
+		if hasLatest && latest.State != omnigate.StateClosed {
+			latest.State = omnigate.StateClosed
+			if err := tx.UpdateConversation(latest); err != nil {
+				return res, nil, err
+			}
+		}
+		conv = omnigate.Conversation{ID: NewID("conv"), Channel: k.Channel, QueueID: req.Queue.ID, Address: k.Address,
+			ContactAddress: k.ContactAddress, ContactName: contact.Name, OpenedAt: now,
+			LastInboundAt: facts.LastInboundAt, RepliesSinceInbound: facts.RepliesSinceInbound}
+		change = "opened"
+	case OutcomeTakenOver:
+		change = "taken_over"
+		conv.QueueID = req.Queue.ID
+		conv.WrapupCode, conv.WrapupNotes = "", ""
+	}
+	conv.State, conv.AssignedTo = omnigate.StateAssigned, req.Principal.ID
+	conv.LastActivityAt = now
+	conv.RepliesSinceInbound++
+
+	m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound, Channel: k.Channel,
+		QueueID: req.Queue.ID, From: k.Address, To: k.ContactAddress, Text: req.Text, Template: req.Template,
+		Media: req.Media, Sender: req.Sender, PrincipalID: req.Principal.ID, Tag: d.Tag,
+		Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
+	if outcome == OutcomeNew {
+		err = tx.InsertConversation(conv)
+	} else {
+		err = tx.UpdateConversation(conv)
+	}
+	if err != nil {
+		return res, nil, err
+	}
+	if err := tx.InsertMessage(m); err != nil {
+		return res, nil, err
+	}
+	if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now}); err != nil {
+		return res, nil, err
+	}
+	if change != "" {
+		if err := s.event(tx, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
+			return res, nil, err
+		}
+	}
+	res.MessageID, res.ConversationID, res.Status = m.ID, conv.ID, string(m.Status)
+	return res, &m, nil
+}
+
+// event writes a platform event in tx when events are on.
+func (s *Service) event(tx store.Tx, typ, conversationID string, data any, now time.Time) error {
+	if !s.cfg.Events {
+		return nil
+	}
+	e, err := events.Entry(typ, conversationID, data, now)
+	if err != nil {
+		return err
+	}
+	return tx.Enqueue(e)
+}
+
+// Message returns one message.
+func (s *Service) Message(ctx context.Context, id string) (omnigate.Message, error) {
+	return s.cfg.Store.Message(ctx, id)
+}
