@@ -24,45 +24,74 @@ func WantsReply(text string) bool { return bytes.ContainsRune([]byte(text), '?')
 // ReplyText is what the sandbox customer answers.
 func ReplyText(text string) string { return "Thanks, got it: " + text }
 
-// Poster posts signed webhooks to omnigate in the background, in order per poster, with
-// a few retries, the way a carrier does. Close waits for posts in flight.
+// Poster posts signed webhooks to omnigate in the background, one at a time in the
+// order they were asked for (so "sent" arrives before "delivered"), retrying a failed
+// post a few times, the way a carrier does. Close waits for the posts already asked for.
 type Poster struct {
 	Client *http.Client
 	Log    *slog.Logger
 	// Delay is how long after the triggering send each post is made (default 5ms).
 	Delay time.Duration
 
-	mu     sync.Mutex
-	wg     sync.WaitGroup
-	closed bool
+	mu      sync.Mutex
+	queue   []post
+	running bool
+	closed  bool
+	idle    sync.Cond
 }
 
-// Post sends body to url with the given headers after Delay, retrying a failed post up
-// to five times. It returns at once.
+type post struct {
+	url    string
+	header http.Header
+	body   []byte
+	at     time.Time
+}
+
+// Post queues body for url with the given headers, to be sent Delay from now. It
+// returns at once.
 func (p *Poster) Post(url string, header http.Header, body []byte) {
+	delay := p.Delay
+	if delay == 0 {
+		delay = 5 * time.Millisecond
+	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
-		p.mu.Unlock()
 		return
 	}
-	p.wg.Add(1)
-	p.mu.Unlock()
-	go func() {
-		defer p.wg.Done()
-		delay := p.Delay
-		if delay == 0 {
-			delay = 5 * time.Millisecond
+	p.queue = append(p.queue, post{url: url, header: header, body: body, at: time.Now().Add(delay)})
+	if !p.running {
+		p.running = true
+		go p.run()
+	}
+}
+
+func (p *Poster) run() {
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.running = false
+			if p.idle.L != nil {
+				p.idle.Broadcast()
+			}
+			p.mu.Unlock()
+			return
 		}
-		time.Sleep(delay)
+		next := p.queue[0]
+		p.queue = p.queue[1:]
+		p.mu.Unlock()
+		time.Sleep(time.Until(next.at))
 		for attempt := 0; attempt < 5; attempt++ {
-			if err := p.post(url, header, body); err == nil {
-				return
-			} else if p.Log != nil {
-				p.Log.Warn("sandbox: webhook post failed", "url", url, "attempt", attempt+1, "err", err)
+			err := p.post(next.url, next.header, next.body)
+			if err == nil {
+				break
+			}
+			if p.Log != nil {
+				p.Log.Warn("sandbox: webhook post failed", "url", next.url, "attempt", attempt+1, "err", err)
 			}
 			time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
 		}
-	}()
+	}
 }
 
 func (p *Poster) post(url string, header http.Header, body []byte) error {
@@ -90,10 +119,15 @@ func (p *Poster) post(url string, header http.Header, body []byte) error {
 	return nil
 }
 
-// Close stops accepting posts and waits for those in flight.
+// Close stops accepting posts and waits for those already asked for.
 func (p *Poster) Close() {
 	p.mu.Lock()
 	p.closed = true
+	if p.idle.L == nil {
+		p.idle.L = &p.mu
+	}
+	for p.running {
+		p.idle.Wait()
+	}
 	p.mu.Unlock()
-	p.wg.Wait()
 }
