@@ -1,0 +1,330 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/events"
+	"github.com/omnigate/omnigate/policy"
+	"github.com/omnigate/omnigate/store"
+)
+
+// IngestStats counts what Ingest did with a webhook's events.
+type IngestStats struct {
+	Stored     int // messages, receipts and unsends recorded
+	Duplicates int // carrier retries of something already stored
+	Dropped    int // events with nowhere to go (unknown address, story mentions off, typing off)
+}
+
+// Ingest records every event of one webhook delivery in one transaction. When it
+// returns nil the carrier may be told the delivery succeeded.
+func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Event) (IngestStats, error) {
+	var st IngestStats
+	queues := s.cfg.Queues()
+	pol := s.cfg.Policy()
+	var seen []omnigate.Message
+	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
+		st, seen = IngestStats{}, seen[:0]
+		now := s.cfg.Now().UTC()
+		for _, ev := range evs {
+			m, outcome, err := s.ingestOne(tx, provider, queues, pol, ev, now)
+			if err != nil {
+				return err
+			}
+			switch outcome {
+			case stored:
+				st.Stored++
+			case duplicate:
+				st.Duplicates++
+			case dropped:
+				st.Dropped++
+			}
+			if m != nil {
+				seen = append(seen, *m)
+			}
+		}
+		return nil
+	})
+	if err == nil && s.cfg.Observer != nil {
+		for _, m := range seen {
+			s.cfg.Observer.Message(m)
+		}
+	}
+	return st, err
+}
+
+type ingestOutcome int
+
+const (
+	stored ingestOutcome = iota
+	duplicate
+	dropped
+)
+
+// queueFor finds the queue that owns our address on ch.
+func queueFor(queues map[string]omnigate.Queue, ch omnigate.Channel, address string) (omnigate.Queue, bool) {
+	for _, q := range queues {
+		if q.Address(ch) == address {
+			return q, true
+		}
+	}
+	return omnigate.Queue{}, false
+}
+
+func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+	switch ev.Kind {
+	case adapters.EventMessage:
+		return s.ingestMessage(tx, provider, queues, pol, ev, now)
+	case adapters.EventEcho:
+		return s.ingestEcho(tx, provider, queues, ev, now)
+	case adapters.EventStatus:
+		return s.ingestStatus(tx, ev, now)
+	case adapters.EventUnsend:
+		m, err := tx.MessageByProviderID(ev.Channel, ev.ProviderMessageID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, dropped, nil
+		}
+		if err != nil {
+			return nil, stored, err
+		}
+		if m.Deleted {
+			return nil, duplicate, nil
+		}
+		if err := tx.MarkDeleted(m.ID, now); err != nil {
+			return nil, stored, err
+		}
+		return nil, stored, s.event(tx, events.TypeMessageDeleted, m.ConversationID, map[string]string{"id": m.ID}, now)
+	case adapters.EventTyping:
+		q, ok := queueFor(queues, ev.Channel, ev.Address)
+		rules := pol.Rules(q.ID, string(ev.Channel))
+		if !ok || !rules.InboundTypingIndicators {
+			return nil, dropped, nil
+		}
+		c, err := tx.LatestConversation(store.ConversationKey{Channel: ev.Channel, Address: ev.Address, ContactAddress: ev.ContactAddress})
+		if err != nil {
+			return nil, dropped, nil
+		}
+		return nil, stored, s.event(tx, events.TypeTyping, c.ID, map[string]any{"contact": ev.ContactAddress, "typing": ev.Typing}, now)
+	}
+	return nil, dropped, nil
+}
+
+func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+	q, ok := queueFor(queues, ev.Channel, ev.Address)
+	if !ok {
+		s.cfg.Log.Warn("inbound message to an address no queue owns; acknowledged and dropped",
+			"provider", provider, "channel", ev.Channel, "address", ev.Address)
+		return nil, dropped, nil
+	}
+	rules := pol.Rules(q.ID, string(ev.Channel))
+	if ev.StoryMention && !rules.StoryMentions {
+		return nil, dropped, nil
+	}
+	fresh, err := tx.SeenInbound(provider, ev.ProviderMessageID, now)
+	if err != nil || !fresh {
+		return nil, duplicate, err
+	}
+	at := now
+	if !ev.Timestamp.IsZero() && ev.Timestamp.Before(now) {
+		at = ev.Timestamp.UTC()
+	}
+	k := store.ConversationKey{Channel: ev.Channel, Address: ev.Address, ContactAddress: ev.ContactAddress}
+	if err := tx.LockKey(k); err != nil {
+		return nil, stored, err
+	}
+	if err := tx.UpsertContact(omnigate.Contact{Channel: ev.Channel, Address: ev.ContactAddress, Name: ev.ContactName}, now); err != nil {
+		return nil, stored, err
+	}
+	contact, err := tx.Contact(ev.Channel, ev.ContactAddress)
+	if err != nil {
+		return nil, stored, err
+	}
+	conv, err := tx.LatestConversation(k)
+	hasConv := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, stored, err
+	}
+	change := ""
+	if !hasConv || !live(conv, rules.ThreadingTimeline, now) {
+		if hasConv && conv.State != omnigate.StateClosed {
+			conv.State = omnigate.StateClosed
+			if err := tx.UpdateConversation(conv); err != nil {
+				return nil, stored, err
+			}
+		}
+		conv = omnigate.Conversation{ID: NewID("conv"), Channel: ev.Channel, QueueID: q.ID, Address: ev.Address,
+			ContactAddress: ev.ContactAddress, State: omnigate.StateQueued, OpenedAt: now}
+		hasConv = false
+		change = "opened"
+	} else if conv.State == omnigate.StateOpen || conv.State == omnigate.StateWrapup {
+		// The contact wrote again after the agent let go: route it again.
+		conv.State, conv.AssignedTo = omnigate.StateQueued, ""
+		change = "requeued"
+	}
+	conv.ContactName = contact.Name
+	conv.LastInboundAt, conv.RepliesSinceInbound, conv.LastActivityAt = at, 0, now
+
+	m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Inbound, Channel: ev.Channel,
+		QueueID: conv.QueueID, From: ev.ContactAddress, To: ev.Address, Text: ev.Text, Status: omnigate.StatusReceived,
+		ProviderMessageID: ev.ProviderMessageID, CreatedAt: now, UpdatedAt: now}
+	if !ev.Ephemeral {
+		m.Media = ev.Media // story-mention links are never persisted
+	}
+	if hasConv {
+		err = tx.UpdateConversation(conv)
+	} else {
+		err = tx.InsertConversation(conv)
+	}
+	if err != nil {
+		return nil, stored, err
+	}
+	if err := tx.InsertMessage(m); err != nil {
+		return nil, stored, err
+	}
+	if change != "" {
+		if err := s.event(tx, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
+			return nil, stored, err
+		}
+	}
+	data := events.Message(m)
+	data.ContactName = displayName(contact)
+	if ev.Ephemeral {
+		data.Media, data.StoryMention = ev.Media, ev.StoryMention
+		exp := at.Add(rules.StoryMediaTTL)
+		data.MediaExpiresAt = &exp
+	}
+	if err := s.event(tx, events.TypeMessageInbound, conv.ID, data, now); err != nil {
+		return nil, stored, err
+	}
+	if ev.Channel == omnigate.SMS {
+		if err := s.keyword(tx, rules, q, conv, ev, now); err != nil {
+			return nil, stored, err
+		}
+	}
+	return &m, stored, nil
+}
+
+// displayName is how the platform shows a contact: its profile name, else its address
+// (an Instagram user without a name shows the page-scoped id).
+func displayName(c omnigate.Contact) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.Address
+}
+
+// keyword applies SMS opt-out keywords: STOP opts the contact out of this sending
+// address, START opts back in, HELP is answered with the configured reply.
+func (s *Service) keyword(tx store.Tx, rules policy.Rules, q omnigate.Queue, conv omnigate.Conversation, ev adapters.Event, now time.Time) error {
+	switch rules.Keyword(ev.Text) {
+	case policy.KeywordStop:
+		return tx.SetOptOut(ev.Channel, ev.ContactAddress, ev.Address, true, now)
+	case policy.KeywordStart:
+		return tx.SetOptOut(ev.Channel, ev.ContactAddress, ev.Address, false, now)
+	case policy.KeywordHelp:
+		if rules.OptOut.HelpReply == "" {
+			return nil
+		}
+		m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound, Channel: ev.Channel,
+			QueueID: q.ID, From: ev.Address, To: ev.ContactAddress, Text: rules.OptOut.HelpReply, Sender: omnigate.Automated,
+			Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
+		if err := tx.InsertMessage(m); err != nil {
+			return err
+		}
+		return tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now})
+	}
+	return nil
+}
+
+func (s *Service) ingestEcho(tx store.Tx, provider string, queues map[string]omnigate.Queue, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+	if _, err := tx.MessageByProviderID(ev.Channel, ev.ProviderMessageID); err == nil {
+		return nil, duplicate, nil // our own send, already recorded
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, stored, err
+	}
+	if _, ok := queueFor(queues, ev.Channel, ev.Address); !ok {
+		return nil, dropped, nil
+	}
+	fresh, err := tx.SeenInbound(provider, "echo:"+ev.ProviderMessageID, now)
+	if err != nil || !fresh {
+		return nil, duplicate, err
+	}
+	conv, err := tx.LatestConversation(store.ConversationKey{Channel: ev.Channel, Address: ev.Address, ContactAddress: ev.ContactAddress})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, dropped, nil // sent from outside omnigate to a contact we never threaded
+	}
+	if err != nil {
+		return nil, stored, err
+	}
+	m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound, Channel: ev.Channel,
+		QueueID: conv.QueueID, From: ev.Address, To: ev.ContactAddress, Text: ev.Text, Media: ev.Media,
+		Status: omnigate.StatusSent, ProviderMessageID: ev.ProviderMessageID, CreatedAt: now, UpdatedAt: now}
+	if err := tx.InsertMessage(m); err != nil {
+		return nil, stored, err
+	}
+	return &m, stored, s.event(tx, events.TypeMessageOutbound, conv.ID, events.Message(m), now)
+}
+
+func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+	var targets []omnigate.Message
+	switch {
+	case ev.MessageID != "" || ev.ProviderMessageID != "":
+		var m omnigate.Message
+		var err error
+		if ev.MessageID != "" {
+			m, err = tx.Message(ev.MessageID)
+			if err == nil && m.ProviderMessageID == "" && ev.ProviderMessageID != "" {
+				// The process died between the carrier's acceptance and our commit:
+				// the callback tells us which carrier message this was.
+				if err := tx.SetProviderID(m.ID, ev.ProviderMessageID); err != nil {
+					return nil, stored, err
+				}
+			}
+		}
+		if ev.MessageID == "" || errors.Is(err, store.ErrNotFound) {
+			m, err = tx.MessageByProviderID(ev.Channel, ev.ProviderMessageID)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, dropped, nil
+		}
+		if err != nil {
+			return nil, stored, err
+		}
+		targets = append(targets, m)
+	case !ev.Watermark.IsZero():
+		conv, err := tx.LatestConversation(store.ConversationKey{Channel: ev.Channel, Address: ev.Address, ContactAddress: ev.ContactAddress})
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, dropped, nil
+		}
+		if err != nil {
+			return nil, stored, err
+		}
+		if targets, err = tx.OutboundBefore(conv.ID, ev.Watermark, ev.Status); err != nil {
+			return nil, stored, err
+		}
+	default:
+		return nil, dropped, nil
+	}
+	outcome := duplicate
+	for _, m := range targets {
+		changed, err := tx.SetMessageStatus(m.ID, ev.Status, ev.ErrorCode, ev.ErrorMessage, now)
+		if err != nil {
+			return nil, stored, err
+		}
+		if !changed {
+			continue
+		}
+		outcome = stored
+		m.Status = ev.Status
+		if ev.ErrorCode != "" || ev.ErrorMessage != "" {
+			m.ErrorCode, m.ErrorMessage = ev.ErrorCode, ev.ErrorMessage
+		}
+		if err := s.event(tx, events.TypeMessageStatus, m.ConversationID, events.Message(m), now); err != nil {
+			return nil, stored, err
+		}
+	}
+	return nil, outcome, nil
+}
