@@ -377,6 +377,19 @@ func TestInlineRetries(t *testing.T) {
 	}
 }
 
+// A Graph that cannot be reached never saw the message: retryable, never permanent.
+func TestUnreachableGraph(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	_, err := newMeta(t, srv.URL, true).Send(context.Background(),
+		adapters.Outbound{Channel: omnigate.Messenger, From: pageID, To: "1", Text: "x"})
+	var re *adapters.RetryableError
+	if !errors.As(err, &re) {
+		t.Fatalf("err = %v, want *RetryableError", err)
+	}
+}
+
 func TestTyping(t *testing.T) {
 	t.Parallel()
 	var f fakeGraph

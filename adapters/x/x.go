@@ -6,8 +6,8 @@
 // ("invalid-request", "resource-not-found", ...), else the numeric code of X's error
 // object, else "http_<status>". Media-only sends are refused with "media_unsupported":
 // X takes media only as ids uploaded beforehand through the media upload API with the
-// sender's token, which this adapter does not do; a text that names a media URL is sent
-// as text.
+// sender's token, which this adapter does not do. A text with media goes out as the
+// text followed by the media URLs, one a line, so the contact can still open them.
 package x
 
 import (
