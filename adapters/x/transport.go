@@ -1,0 +1,87 @@
+package x
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Inline retries are for blips only: omnigate's outbox owns every other retry, with
+// backoff, a breaker and a durable attempt count, so the client gives up quickly.
+const (
+	inlineRetries  = 2
+	inlineWaitMin  = 200 * time.Millisecond
+	inlineWaitMax  = time.Second
+	defaultTimeout = 30 * time.Second
+)
+
+// newRetryClient returns a client that repeats a POST only when it provably never reached
+// the carrier (the connection could not be dialled) or when the carrier said so with 429
+// or 503 and asked for no more than a short wait. Anything else is returned at once: a
+// repeated POST that did reach the carrier may deliver the message twice.
+func newRetryClient(hc *http.Client, now func() time.Time) *retryablehttp.Client {
+	if hc == nil {
+		hc = &http.Client{Timeout: defaultTimeout}
+	}
+	return &retryablehttp.Client{
+		HTTPClient:   hc,
+		RetryWaitMin: inlineWaitMin,
+		RetryWaitMax: inlineWaitMax,
+		RetryMax:     inlineRetries,
+		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			if err != nil {
+				return neverSent(err), nil
+			}
+			if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+				return false, nil
+			}
+			wait, ok := retryAfter(resp.Header, now())
+			return !ok || wait <= inlineWaitMax, nil
+		},
+		Backoff: func(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
+			if resp != nil {
+				if wait, ok := retryAfter(resp.Header, now()); ok {
+					return wait
+				}
+			}
+			wait := lo << attempt
+			if wait > hi {
+				wait = hi
+			}
+			return wait
+		},
+		// Hand the last response back so the adapter classifies it in the carrier's terms.
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+}
+
+// neverSent reports whether err happened before any byte of the request left: a failed
+// dial (refused, unreachable, DNS) is the only failure that proves it.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
+}
+
+// retryAfter reads a Retry-After header in seconds or as an HTTP date.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
