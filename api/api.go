@@ -1,0 +1,307 @@
+// Package api is the platform-facing REST API (SPEC section 4): sends on behalf of a
+// queue, conversations, queues, contacts, dead letters, health and the API's own OpenAPI
+// document. Errors always have the shape {"error": {"code", "message", ...details}}.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/messaging"
+	"github.com/omnigate/omnigate/policy"
+	"github.com/omnigate/omnigate/store"
+)
+
+//go:embed openapi.yaml
+var openapiDoc []byte
+
+// OpenAPI returns the API's OpenAPI document.
+func OpenAPI() []byte { return openapiDoc }
+
+// MaxBody is the largest request body the API accepts.
+const MaxBody = 1 << 20
+
+// Directory is the part of the configuration the API reads; it may change on reload.
+type Directory struct {
+	Queues         map[string]omnigate.Queue
+	Principals     []Credential
+	DefaultCountry string
+}
+
+// Credential is a principal and the SHA-256 of its API key.
+type Credential struct {
+	KeySHA256 [32]byte
+	Principal omnigate.Principal
+}
+
+// Config configures the API.
+type Config struct {
+	Service   *messaging.Service
+	Store     store.Store
+	Directory func() *Directory
+	Policy    func() *policy.Policy
+	// PolicyError reports why the last policy reload failed (nil when it did not).
+	PolicyError func() error
+	Registry    *adapters.Registry
+	Now         func() time.Time
+	Log         *slog.Logger
+	// Observe, when set, is told each request's route, status and duration.
+	Observe func(route string, code int, d time.Duration)
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New returns the API server. Mount extra handlers (webhooks, metrics) with Handle.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// Handle registers h for pattern on the server's mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Routes lists the patterns registered (for the OpenAPI completeness test).
+func (s *Server) routes() {
+	s.mux.HandleFunc("POST /v1/messages", s.auth(omnigate.PermSend, s.send))
+	s.mux.HandleFunc("POST /v1/messages/check", s.auth(omnigate.PermSend, s.check))
+	s.mux.HandleFunc("GET /v1/messages/{id}", s.auth("", s.getMessage))
+	s.mux.HandleFunc("GET /v1/queues", s.auth(omnigate.PermQueues, s.listQueues))
+	s.mux.HandleFunc("GET /v1/queues/{id}/stats", s.auth(omnigate.PermQueues, s.queueStats))
+	s.mux.HandleFunc("GET /v1/contacts", s.auth("", s.listContacts))
+	s.mux.HandleFunc("GET /v1/conversations", s.auth("", s.listConversations))
+	s.mux.HandleFunc("GET /v1/conversations/{id}", s.auth("", s.getConversation))
+	s.mux.HandleFunc("POST /v1/conversations/{id}/assign", s.auth(omnigate.PermAssign, s.assign))
+	s.mux.HandleFunc("POST /v1/conversations/{id}/transfer", s.auth("", s.transfer))
+	s.mux.HandleFunc("POST /v1/conversations/{id}/disconnect", s.auth("", s.disconnect))
+	s.mux.HandleFunc("POST /v1/conversations/{id}/wrapup", s.auth("", s.wrapup))
+	s.mux.HandleFunc("POST /v1/conversations/{id}/typing", s.auth("", s.typing))
+	s.mux.HandleFunc("GET /v1/outbox", s.auth(omnigate.PermAdmin, s.listOutbox))
+	s.mux.HandleFunc("POST /v1/outbox/{id}/retry", s.auth(omnigate.PermAdmin, s.retryOutbox))
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Write(openapiDoc)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// ServeHTTP implements http.Handler, with a request id and an access log line.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := r.Header.Get("X-Request-Id")
+	if rid == "" || len(rid) > 128 {
+		rid = messaging.NewID("req")
+	}
+	w.Header().Set("X-Request-Id", rid)
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	d := time.Since(start)
+	route := r.Pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(route, rec.code, d)
+	}
+	s.cfg.Log.Debug("http", "request_id", rid, "route", route, "status", rec.code, "duration", d)
+}
+
+// apiError is an error response.
+type apiError struct {
+	status  int
+	code    string
+	message string
+	details map[string]any
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func errorBody(code, message string, details map[string]any) map[string]any {
+	e := map[string]any{"code": code, "message": message}
+	for k, v := range details {
+		e[k] = v
+	}
+	return map[string]any{"error": e}
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string, details map[string]any) {
+	writeJSON(w, status, errorBody(code, message, details))
+}
+
+// writeErr answers a service or store error: refusals with their code, anything else
+// as a 500 whose detail stays in the log.
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var me *messaging.Error
+	switch {
+	case errors.As(err, &me):
+		writeError(w, me.Status, me.Code, me.Message, me.Details)
+	case errors.Is(err, context.Canceled):
+		writeError(w, 499, "canceled", "the request was canceled", nil)
+	default:
+		s.cfg.Log.Error("api: internal error", "route", r.Pattern, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "internal error; see the server log", nil)
+	}
+}
+
+type principalKey struct{}
+
+func principalOf(r *http.Request) omnigate.Principal {
+	p, _ := r.Context().Value(principalKey{}).(omnigate.Principal)
+	return p
+}
+
+// authenticate finds the principal whose key hash matches, comparing every hash in
+// constant time so the comparison tells nothing about near misses.
+func (s *Server) authenticate(r *http.Request) (omnigate.Principal, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return omnigate.Principal{}, false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
+	var found omnigate.Principal
+	ok := 0
+	for _, c := range s.cfg.Directory().Principals {
+		if subtle.ConstantTimeCompare(sum[:], c.KeySHA256[:]) == 1 {
+			found, ok = c.Principal, 1
+		}
+	}
+	return found, ok == 1
+}
+
+func (s *Server) auth(perm string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="omnigate"`)
+			writeError(w, http.StatusUnauthorized, "unauthenticated", "a valid API key is required (Authorization: Bearer <key>)", nil)
+			return
+		}
+		if perm != "" && !p.Can(perm) {
+			writeError(w, http.StatusForbidden, "forbidden", "this key lacks the "+perm+" permission", map[string]any{"permission": perm})
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// readBody reads a JSON body of at most MaxBody bytes into v, rejecting unknown fields.
+// It answers the error itself and reports whether to go on.
+func readBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request bodies are limited to 1 MiB", nil)
+		} else {
+			writeError(w, http.StatusBadRequest, "invalid_request", "could not read the request body", nil)
+		}
+		return nil, false
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not valid JSON for this endpoint: "+jsonProblem(err), nil)
+		return nil, false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body has data after the JSON object", nil)
+		return nil, false
+	}
+	return body, true
+}
+
+// jsonProblem describes a decoding error without echoing the body.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + itoa(int(se.Offset))
+	case errors.As(err, &te):
+		return "field " + te.Field + " must be " + te.Type.String()
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "json: unknown field") {
+		return strings.TrimPrefix(msg, "json: ")
+	}
+	return "unexpected content"
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		checks["store"], ready = "unreachable", false
+	} else {
+		checks["store"] = "ok"
+	}
+	if cur, err := s.cfg.Store.MigrationsCurrent(ctx); err != nil || !cur {
+		checks["migrations"], ready = "pending", false
+	} else {
+		checks["migrations"] = "current"
+	}
+	if s.cfg.Policy() == nil {
+		checks["policy"], ready = "not loaded", false
+	} else {
+		checks["policy"] = "loaded"
+		if s.cfg.PolicyError != nil && s.cfg.PolicyError() != nil {
+			// A bad file never replaced the good one: still ready, but say so.
+			checks["policy"] = "loaded; last reload failed"
+		}
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
+}
