@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/adapters/sandbox"
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/events"
+)
+
+// sandboxCarriers fills in every provider block the configuration leaves out with a
+// built-in carrier mounted on omnigate's own listener under /sandbox/, and points the
+// real adapter at it with generated credentials. Sends therefore take the real adapter
+// path, and receipts and replies come back through the real webhook paths, signed.
+func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster *sandbox.Poster, log *slog.Logger) error {
+	p := &cfg.Providers
+	queues := cfg.DomainQueues()
+	addrs := func(ch omnigate.Channel) []string {
+		var out []string
+		for _, q := range queues {
+			if a := q.Address(ch); a != "" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	if p.Twilio == nil {
+		p.Twilio = &config.Twilio{AccountSID: "ACsandbox00000000000000000000000000", AuthToken: "sandboxtwiliotoken0000000000000000",
+			BaseURL: base + "/sandbox/twilio"}
+		h := sandbox.NewTwilio(sandbox.TwilioConfig{AccountSID: p.Twilio.AccountSID, AuthToken: p.Twilio.AuthToken,
+			InboundURL: cfg.PublicURL + "/webhooks/twilio", Poster: poster})
+		mux.Handle("/sandbox/twilio/", http.StripPrefix("/sandbox/twilio", h))
+	}
+	if p.Meta == nil {
+		m := &config.Meta{AppSecret: "sandbox-meta-secret", VerifyToken: "sandbox-verify", WhatsAppToken: "sandbox-wa-token",
+			PageTokens: map[string]string{}, WhatsAppPhoneNumberIDs: map[string]string{},
+			GraphURL: base + "/sandbox/meta", APIVersion: "v23.0"}
+		ids := map[string]string{}
+		for i, a := range addrs(omnigate.WhatsApp) {
+			id := "10" + strings.Repeat("0", 10) + string(rune('1'+i%9))
+			m.WhatsAppPhoneNumberIDs[a], ids[id] = id, a
+		}
+		for _, a := range append(addrs(omnigate.Messenger), addrs(omnigate.Instagram)...) {
+			m.PageTokens[a] = "sandbox-page-token"
+		}
+		h, err := sandbox.NewMeta(sandbox.MetaConfig{AppSecret: m.AppSecret, WebhookURL: cfg.PublicURL + "/webhooks/meta",
+			PhoneNumberIDs: ids, InstagramIDs: addrs(omnigate.Instagram), Poster: poster})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/sandbox/meta/", http.StripPrefix("/sandbox/meta", h))
+		p.Meta = m
+	}
+	if p.X == nil {
+		x := &config.X{ConsumerSecret: "sandbox-x-secret", BearerTokens: map[string]string{}, BaseURL: base + "/sandbox/x"}
+		tokens := map[string]string{}
+		for _, a := range addrs(omnigate.X) {
+			x.BearerTokens[a] = "sandbox-x-token-" + a
+			tokens["sandbox-x-token-"+a] = a
+		}
+		h, err := sandbox.NewX(sandbox.XConfig{ConsumerSecret: x.ConsumerSecret, WebhookURL: cfg.PublicURL + "/webhooks/x",
+			Tokens: tokens, Poster: poster})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/sandbox/x/", http.StripPrefix("/sandbox/x", h))
+		p.X = x
+	}
+	if p.Open == nil {
+		o := &config.Open{Integrations: map[string]config.OpenIntegration{}}
+		for _, a := range addrs(omnigate.Open) {
+			secret := "sandbox-open-secret-" + a
+			o.Integrations[a] = config.OpenIntegration{OutboundURL: base + "/sandbox/open/" + a, Secret: secret}
+			h := sandbox.NewOpen(sandbox.OpenConfig{Integration: a, Secret: secret,
+				WebhookURL: cfg.PublicURL + "/webhooks/open/" + a, Poster: poster})
+			mux.Handle("/sandbox/open/"+a, h)
+		}
+		p.Open = o
+	}
+	log.Info("sandbox carriers enabled for providers missing from the configuration", "base", base+"/sandbox/")
+	return nil
+}
+
+// eventSink is the sandbox platform: it verifies and keeps the last events omnigate
+// pushed, so a newcomer can watch them at GET /sandbox/events.
+type eventSink struct {
+	secret []byte
+	mu     sync.Mutex
+	events []json.RawMessage
+}
+
+func (s *eventSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		s.mu.Lock()
+		out := append([]json.RawMessage{}, s.events...)
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"events": out})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil || !json.Valid(body) {
+		http.Error(w, "bad event", http.StatusBadRequest)
+		return
+	}
+	if !events.Verify(s.secret, body, r.Header.Get("X-Omnigate-Signature")) {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	s.mu.Lock()
+	s.events = append(s.events, body)
+	if len(s.events) > 500 {
+		s.events = s.events[len(s.events)-500:]
+	}
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
