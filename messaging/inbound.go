@@ -288,7 +288,11 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*
 			m, err = tx.MessageByProviderID(ev.Channel, ev.ProviderMessageID)
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, dropped, nil
+			if ev.ProviderMessageID == "" {
+				return nil, dropped, nil
+			}
+			// Likely our own send whose carrier id is not committed yet.
+			return nil, stored, tx.HoldReceipt(ev.Channel, ev.ProviderMessageID, ev.Status, ev.ErrorCode, ev.ErrorMessage, now)
 		}
 		if err != nil {
 			return nil, stored, err

@@ -80,7 +80,7 @@ type Result struct {
 	// NoAttempt gives the attempt back (for Retry): the row waited on pacing or an
 	// open circuit breaker and never reached a carrier.
 	NoAttempt bool
-	Error   string    // last error, for Retry and Dead
+	Error     string // last error, for Retry and Dead
 	// Message update for KindDeliver rows (ignored when MessageID is empty). Status
 	// never moves backwards.
 	MessageID         string
@@ -159,6 +159,10 @@ type Tx interface {
 	SetMessageStatus(id string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) (bool, error)
 	// SetProviderID records the carrier's id for our message.
 	SetProviderID(id, providerID string) error
+	// HoldReceipt keeps a receipt for a carrier message id no message has yet; it is
+	// applied when the relay records that id (Complete), so a receipt that overtakes our
+	// own commit is not lost.
+	HoldReceipt(ch omnigate.Channel, providerID string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) error
 	// MarkDeleted removes a message's text from history (an unsend).
 	MarkDeleted(id string, now time.Time) error
 	// OutboundBefore lists the conversation's outbound messages created at or before t

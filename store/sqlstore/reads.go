@@ -229,7 +229,10 @@ func (t *tx) applyResult(r store.Result, now time.Time) error {
 		status = m.Status
 	}
 	_, err = t.exec(t.db.q.msgResult, string(status), r.ProviderMessageID, r.ProviderMessageID, r.ErrorCode, r.ErrorMessage, micros(now), r.MessageID)
-	return err
+	if err != nil || r.ProviderMessageID == "" {
+		return err
+	}
+	return t.applyHeldReceipts(m, r.ProviderMessageID, now)
 }
 
 // Release implements store.Store.

@@ -19,6 +19,7 @@ type queries struct {
 	latestConv, conv, insertConv, updateConv                              string
 	insertMsg, msg, msgByProvider, setStatus, setProvider, markDeleted    string
 	outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg            string
+	holdReceipt, heldReceipts, dropReceipts                               string
 	enqueue, seen, idem, idemBegin, idemFinish, idemDrop                  string
 	claim, claimedMsgs, markSending                                       string
 	completeDone, completeRetry, completeDead, msgResult, msgRequeue      string
@@ -66,7 +67,11 @@ func buildQueries(d dialect) queries {
 		cancelMsg:         r(`UPDATE messages SET status = 'canceled', updated_at = ? WHERE id = ? AND status = 'queued'`),
 		deleteOutboxByMsg: r(`DELETE FROM outbox WHERE message_id = ? AND status = 'pending' AND lease_token = ''`),
 
-		enqueue: r(`INSERT INTO outbox (kind, fifo_key, message_id, payload, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		holdReceipt: r(`INSERT INTO early_receipts (channel, provider_message_id, status, error_code, error_message, received_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, provider_message_id, status) DO NOTHING`),
+		heldReceipts: r(`SELECT status, error_code, error_message FROM early_receipts WHERE channel = ? AND provider_message_id = ?`),
+		dropReceipts: r(`DELETE FROM early_receipts WHERE channel = ? AND provider_message_id = ?`),
+		enqueue:      r(`INSERT INTO outbox (kind, fifo_key, message_id, payload, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
 		seen: r(`INSERT INTO inbound_seen (provider, provider_message_id, seen_at) VALUES (?, ?, ?)
 			ON CONFLICT (provider, provider_message_id) DO NOTHING`),
 		idem: r(`SELECT body_hash, done, code, response FROM idempotency WHERE principal_id = ? AND key = ? AND created_at >= ?`),
@@ -316,6 +321,41 @@ func (t *tx) SetMessageStatus(id string, status omnigate.MessageStatus, errCode,
 
 func (t *tx) SetProviderID(id, providerID string) error {
 	_, err := t.exec(t.db.q.setProvider, providerID, id)
+	return err
+}
+
+func (t *tx) HoldReceipt(ch omnigate.Channel, providerID string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) error {
+	_, err := t.exec(t.db.q.holdReceipt, string(ch), providerID, string(status), errCode, errMsg, micros(now))
+	return err
+}
+
+// applyHeldReceipts applies receipts that arrived before the message's carrier id was
+// recorded.
+func (t *tx) applyHeldReceipts(m omnigate.Message, providerID string, now time.Time) error {
+	rows, err := t.tx.QueryContext(t.ctx, t.db.q.heldReceipts, string(m.Channel), providerID)
+	if err != nil {
+		return err
+	}
+	type held struct{ status, code, msg string }
+	var hs []held
+	for rows.Next() {
+		var h held
+		if err := rows.Scan(&h.status, &h.code, &h.msg); err != nil {
+			rows.Close()
+			return err
+		}
+		hs = append(hs, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(hs) == 0 {
+		return err
+	}
+	for _, h := range hs {
+		if _, err := t.SetMessageStatus(m.ID, omnigate.MessageStatus(h.status), h.code, h.msg, now); err != nil {
+			return err
+		}
+	}
+	_, err = t.exec(t.db.q.dropReceipts, string(m.Channel), providerID)
 	return err
 }
 

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a failed update writes nothing and spares its neighbours", testUpdateIsolation},
 		{"cancel queued spares leased rows", testCancelQueued},
 		{"contacts search and opt-outs", testContacts},
+		{"a receipt that overtakes the commit is applied", testHeldReceipt},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -436,5 +437,23 @@ func testContacts(t *testing.T, s store.Store) {
 	s.Update(ctx(), func(tx store.Tx) error { c, err = tx.Contact(omnigate.SMS, "+14155550100"); return err })
 	if len(c.OptedOut) != 0 {
 		t.Errorf("opt-outs after opt-in = %v", c.OptedOut)
+	}
+}
+
+func testHeldReceipt(t *testing.T, s store.Store) {
+	seed(t, s, "a", 1)
+	// The carrier's "delivered" overtakes the relay's commit of the carrier id.
+	if err := s.Update(ctx(), func(tx store.Tx) error {
+		return tx.HoldReceipt(omnigate.SMS, "SM9", omnigate.StatusDelivered, "", "", t0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	es, _ := s.ClaimDue(ctx(), "w", t0, time.Minute, 1)
+	if _, err := s.Complete(ctx(), []store.Result{{EntryID: es[0].ID, Token: es[0].LeaseToken, Outcome: store.Done,
+		MessageID: "a-m000", Status: omnigate.StatusSent, ProviderMessageID: "SM9"}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Message(ctx(), "a-m000"); m.Status != omnigate.StatusDelivered || m.ProviderMessageID != "SM9" {
+		t.Errorf("message = %s %q, want delivered SM9", m.Status, m.ProviderMessageID)
 	}
 }
