@@ -224,7 +224,7 @@ omnigate_outbox_dead 3
 # HELP omnigate_outbox_oldest_due_age_seconds How long the oldest due pending row has been due; 0 when none is due.
 # TYPE omnigate_outbox_oldest_due_age_seconds gauge
 omnigate_outbox_oldest_due_age_seconds 90
-# HELP omnigate_outbox_pending Outbox rows waiting for delivery (messages and platform events).
+# HELP omnigate_outbox_pending Outbox rows waiting for delivery (messages and platform events), across the whole store: instances sharing a database report the same value.
 # TYPE omnigate_outbox_pending gauge
 omnigate_outbox_pending 12
 # HELP omnigate_outbox_stats_up 1 when the outbox gauges of this scrape were read from the store, 0 when the query failed or timed out (the gauges are then absent).

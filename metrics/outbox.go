@@ -22,7 +22,7 @@ func newOutboxCollector(stats func(ctx context.Context) (store.OutboxStats, erro
 	return &outboxCollector{
 		stats:   stats,
 		up:      desc("outbox_stats_up", "1 when the outbox gauges of this scrape were read from the store, 0 when the query failed or timed out (the gauges are then absent)."),
-		pending: desc("outbox_pending", "Outbox rows waiting for delivery (messages and platform events)."),
+		pending: desc("outbox_pending", "Outbox rows waiting for delivery (messages and platform events), across the whole store: instances sharing a database report the same value."),
 		dead:    desc("outbox_dead", "Outbox rows that exhausted their attempts (dead letters)."),
 		age:     desc("outbox_oldest_due_age_seconds", "How long the oldest due pending row has been due; 0 when none is due."),
 	}
