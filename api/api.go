@@ -138,14 +138,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Log.Debug("http", "request_id", rid, "route", route, "status", rec.code, "duration", d)
 }
 
-// apiError is an error response.
-type apiError struct {
-	status  int
-	code    string
-	message string
-	details map[string]any
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -153,7 +153,7 @@ func (s *Server) conversationJSON(c omnigate.Conversation) map[string]any {
 	}
 	out := map[string]any{"id": c.ID, "channel": c.Channel, "queue": c.QueueID, "address": c.Address,
 		"contact": map[string]string{"address": c.ContactAddress, "name": name},
-		"state": s.cfg.Service.EffectiveState(c, s.cfg.Now()), "assigned_to": c.AssignedTo,
+		"state":   s.cfg.Service.EffectiveState(c, s.cfg.Now()), "assigned_to": c.AssignedTo,
 		"opened_at": c.OpenedAt, "last_activity_at": c.LastActivityAt, "replies_since_inbound": c.RepliesSinceInbound}
 	if !c.LastInboundAt.IsZero() {
 		out["last_inbound_at"] = c.LastInboundAt

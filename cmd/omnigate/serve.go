@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/meta"
 	"github.com/omnigate/omnigate/adapters/open"
@@ -27,6 +30,7 @@ import (
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/events"
 	"github.com/omnigate/omnigate/messaging"
+	"github.com/omnigate/omnigate/metrics"
 	"github.com/omnigate/omnigate/outbox"
 	"github.com/omnigate/omnigate/policy"
 	"github.com/omnigate/omnigate/store"
@@ -136,6 +140,7 @@ type daemon struct {
 	srv    *http.Server
 	ln     net.Listener
 	poster *sandbox.Poster
+	met    *metrics.Metrics
 }
 
 func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daemon, error) {
@@ -160,6 +165,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	if err != nil {
 		return fail(err)
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.met = metrics.New(reg, func(ctx context.Context) (store.OutboxStats, error) { return d.st.OutboxStats(ctx, time.Now()) })
+	d.pol.OnReload(func(ok bool) { d.met.Reload("policy", ok) })
 	dir, err := directory(cfg)
 	if err != nil {
 		return fail(err)
@@ -178,13 +187,13 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 			mux.Handle("/sandbox/events", &eventSink{secret: []byte(cfg.Events.Secret)})
 		}
 	}
-	reg, hooks, err := registry(cfg, d.pol.Current)
+	carriers, hooks, err := registry(cfg, d.pol.Current)
 	if err != nil {
 		return fail(err)
 	}
 	queues := func() map[string]omnigate.Queue { return d.dir.Load().Queues }
 	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, Queues: queues,
-		Events: cfg.Events.URL != "", Log: log})
+		Events: cfg.Events.URL != "", Log: log, Observer: d.met})
 	if err != nil {
 		return fail(err)
 	}
@@ -193,7 +202,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: &http.Client{Timeout: 15 * time.Second}}
 	}
 	owner := hostOwner()
-	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: reg, Events: sink, Owner: owner,
+	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: carriers, Observer: d.met, Events: sink, Owner: owner,
 		Workers: cfg.Relay.Workers, BatchSize: cfg.Relay.BatchSize, Lease: cfg.Relay.Lease.Std(),
 		MaxAttempts: cfg.Relay.MaxAttempts, InitialBackoff: cfg.Relay.InitialBackoff.Std(), MaxBackoff: cfg.Relay.MaxBackoff.Std(),
 		Recheck: recheck(d.pol.Current),
@@ -206,10 +215,11 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		return fail(err)
 	}
 	a := api.New(api.Config{Service: svc, Store: d.st, Directory: func() *api.Directory { return d.dir.Load() },
-		Policy: d.pol.Current, PolicyError: d.pol.LastError, Registry: reg, Log: log})
+		Policy: d.pol.Current, PolicyError: d.pol.LastError, Registry: carriers, Log: log, Observe: d.met.HTTP})
 	for pattern, ad := range hooks {
-		a.Handle(pattern, &webhook.Handler{Adapter: ad, Ingester: svc, Log: log})
+		a.Handle(pattern, &webhook.Handler{Adapter: ad, Ingester: svc, Log: log, Observe: d.met.Webhook})
 	}
+	a.Handle("GET /metrics", d.met.Handler())
 	a.Handle("/sandbox/", mux)
 	d.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -242,11 +252,11 @@ func hostOwner() string {
 // Listen address, store and providers need a restart.
 func (d *daemon) reload() {
 	cfg, err := config.Load(d.cfg.Path)
-	if err != nil {
-		d.log.Error("config reload failed; keeping the running configuration", "err", err)
-		return
+	var dir *api.Directory
+	if err == nil {
+		dir, err = directory(cfg)
 	}
-	dir, err := directory(cfg)
+	d.met.Reload("config", err == nil)
 	if err != nil {
 		d.log.Error("config reload failed; keeping the running configuration", "err", err)
 		return
