@@ -62,8 +62,9 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg      Config
+	mux      *http.ServeMux
+	patterns []string
 }
 
 // New returns the API server. Mount extra handlers (webhooks, metrics) with Handle.
@@ -80,28 +81,35 @@ func New(cfg Config) *Server {
 }
 
 // Handle registers h for pattern on the server's mux.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.patterns = append(s.patterns, pattern)
+	s.mux.Handle(pattern, h)
+}
 
-// Routes lists the patterns registered (for the OpenAPI completeness test).
+func (s *Server) handleFunc(pattern string, h http.HandlerFunc) { s.Handle(pattern, h) }
+
+// Patterns lists every pattern registered, as "METHOD /path" or "/path".
+func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
+
 func (s *Server) routes() {
-	s.mux.HandleFunc("POST /v1/messages", s.auth(omnigate.PermSend, s.send))
-	s.mux.HandleFunc("POST /v1/messages/check", s.auth(omnigate.PermSend, s.check))
-	s.mux.HandleFunc("GET /v1/messages/{id}", s.auth("", s.getMessage))
-	s.mux.HandleFunc("GET /v1/queues", s.auth(omnigate.PermQueues, s.listQueues))
-	s.mux.HandleFunc("GET /v1/queues/{id}/stats", s.auth(omnigate.PermQueues, s.queueStats))
-	s.mux.HandleFunc("GET /v1/contacts", s.auth("", s.listContacts))
-	s.mux.HandleFunc("GET /v1/conversations", s.auth("", s.listConversations))
-	s.mux.HandleFunc("GET /v1/conversations/{id}", s.auth("", s.getConversation))
-	s.mux.HandleFunc("POST /v1/conversations/{id}/assign", s.auth(omnigate.PermAssign, s.assign))
-	s.mux.HandleFunc("POST /v1/conversations/{id}/transfer", s.auth("", s.transfer))
-	s.mux.HandleFunc("POST /v1/conversations/{id}/disconnect", s.auth("", s.disconnect))
-	s.mux.HandleFunc("POST /v1/conversations/{id}/wrapup", s.auth("", s.wrapup))
-	s.mux.HandleFunc("POST /v1/conversations/{id}/typing", s.auth("", s.typing))
-	s.mux.HandleFunc("GET /v1/outbox", s.auth(omnigate.PermAdmin, s.listOutbox))
-	s.mux.HandleFunc("POST /v1/outbox/{id}/retry", s.auth(omnigate.PermAdmin, s.retryOutbox))
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/messages", s.auth(omnigate.PermSend, s.send))
+	s.handleFunc("POST /v1/messages/check", s.auth(omnigate.PermSend, s.check))
+	s.handleFunc("GET /v1/messages/{id}", s.auth("", s.getMessage))
+	s.handleFunc("GET /v1/queues", s.auth(omnigate.PermQueues, s.listQueues))
+	s.handleFunc("GET /v1/queues/{id}/stats", s.auth(omnigate.PermQueues, s.queueStats))
+	s.handleFunc("GET /v1/contacts", s.auth("", s.listContacts))
+	s.handleFunc("GET /v1/conversations", s.auth("", s.listConversations))
+	s.handleFunc("GET /v1/conversations/{id}", s.auth("", s.getConversation))
+	s.handleFunc("POST /v1/conversations/{id}/assign", s.auth(omnigate.PermAssign, s.assign))
+	s.handleFunc("POST /v1/conversations/{id}/transfer", s.auth("", s.transfer))
+	s.handleFunc("POST /v1/conversations/{id}/disconnect", s.auth("", s.disconnect))
+	s.handleFunc("POST /v1/conversations/{id}/wrapup", s.auth("", s.wrapup))
+	s.handleFunc("POST /v1/conversations/{id}/typing", s.auth("", s.typing))
+	s.handleFunc("GET /v1/outbox", s.auth(omnigate.PermAdmin, s.listOutbox))
+	s.handleFunc("POST /v1/outbox/{id}/retry", s.auth(omnigate.PermAdmin, s.retryOutbox))
+	s.handleFunc("GET /healthz", s.healthz)
+	s.handleFunc("GET /readyz", s.readyz)
+	s.handleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Write(openapiDoc)
 	})
