@@ -30,14 +30,23 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 		}
 		return out
 	}
-	if p.Twilio == nil {
+	uses := func(chs ...omnigate.Channel) bool {
+		for _, ch := range chs {
+			if len(addrs(ch)) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	// Stand in only for providers some queue needs.
+	if p.Twilio == nil && uses(omnigate.SMS, omnigate.WhatsApp) {
 		p.Twilio = &config.Twilio{AccountSID: "ACsandbox00000000000000000000000000", AuthToken: "sandboxtwiliotoken0000000000000000",
 			BaseURL: base + "/sandbox/twilio"}
 		h := sandbox.NewTwilio(sandbox.TwilioConfig{AccountSID: p.Twilio.AccountSID, AuthToken: p.Twilio.AuthToken,
 			InboundURL: cfg.PublicURL + "/webhooks/twilio", Poster: poster})
 		mux.Handle("/sandbox/twilio/", http.StripPrefix("/sandbox/twilio", h))
 	}
-	if p.Meta == nil {
+	if p.Meta == nil && uses(omnigate.Messenger, omnigate.Instagram) {
 		m := &config.Meta{AppSecret: "sandbox-meta-secret", VerifyToken: "sandbox-verify", WhatsAppToken: "sandbox-wa-token",
 			PageTokens: map[string]string{}, WhatsAppPhoneNumberIDs: map[string]string{},
 			GraphURL: base + "/sandbox/meta", APIVersion: "v23.0"}
@@ -57,7 +66,7 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 		mux.Handle("/sandbox/meta/", http.StripPrefix("/sandbox/meta", h))
 		p.Meta = m
 	}
-	if p.X == nil {
+	if p.X == nil && uses(omnigate.X) {
 		x := &config.X{ConsumerSecret: "sandbox-x-secret", BearerTokens: map[string]string{}, BaseURL: base + "/sandbox/x"}
 		tokens := map[string]string{}
 		for _, a := range addrs(omnigate.X) {
@@ -72,7 +81,7 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 		mux.Handle("/sandbox/x/", http.StripPrefix("/sandbox/x", h))
 		p.X = x
 	}
-	if p.Open == nil {
+	if p.Open == nil && uses(omnigate.Open) {
 		o := &config.Open{Integrations: map[string]config.OpenIntegration{}}
 		for _, a := range addrs(omnigate.Open) {
 			secret := "sandbox-open-secret-" + a
