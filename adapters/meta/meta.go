@@ -11,6 +11,7 @@ package meta
 import (
 	"crypto/subtle"
 	"errors"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"io"
 	"net/http"
 	"strings"
@@ -89,7 +90,7 @@ func New(cfg Config) (*Meta, error) {
 	m := &Meta{
 		cfg:     cfg,
 		graph:   strings.TrimRight(cfg.GraphURL, "/") + "/" + strings.Trim(cfg.APIVersion, "/"),
-		http:    newRetryClient(cfg.HTTPClient, cfg.Now),
+		http:    carrierhttp.NewClient(cfg.HTTPClient, cfg.Now),
 		byPNID:  make(map[string]string, len(cfg.WhatsAppPhoneNumberIDs)),
 		account: "meta:" + cfg.AppID,
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"io"
 	"net/http"
 	"net/url"
@@ -337,7 +338,7 @@ var retryableCodes = map[int]bool{
 
 // classify turns a non-2xx answer into the error kind the relay acts on.
 func (m *Meta) classify(resp *http.Response, data []byte) error {
-	wait, _ := retryAfter(resp.Header, m.cfg.Now())
+	wait, _ := carrierhttp.RetryAfter(resp.Header, m.cfg.Now())
 	var ge graphError
 	parsed := json.Unmarshal(data, &ge) == nil && ge.Error.Code != 0
 	code := "http_" + strconv.Itoa(resp.StatusCode)

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"io"
 	"net/http"
 	"net/url"
@@ -80,7 +81,7 @@ func New(cfg Config) (*X, error) {
 	x := &X{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), account: "x:" + cfg.AppID}
 	// X rate limits name their end in x-rate-limit-reset; read it as the wait so a 429
 	// that resets far ahead goes to the outbox instead of being retried inline.
-	x.http = newRetryClient(cfg.HTTPClient, cfg.Now)
+	x.http = carrierhttp.NewClient(cfg.HTTPClient, cfg.Now)
 	x.http.CheckRetry = x.checkRetry(x.http.CheckRetry)
 	return x, nil
 }
@@ -88,7 +89,7 @@ func New(cfg Config) (*X, error) {
 func (x *X) checkRetry(next retryablehttp.CheckRetry) retryablehttp.CheckRetry {
 	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if err == nil && resp != nil && resp.StatusCode == http.StatusTooManyRequests {
-			if wait, ok := x.rateLimitWait(resp.Header); ok && wait > inlineWaitMax {
+			if wait, ok := x.rateLimitWait(resp.Header); ok && wait > carrierhttp.InlineWaitMax {
 				return false, ctx.Err()
 			}
 		}
@@ -254,7 +255,7 @@ func (x *X) classify(resp *http.Response, out sendResponse) error {
 		wait, _ := x.rateLimitWait(resp.Header)
 		return adapters.Retryable(code, msg, wait, cause)
 	case resp.StatusCode >= 500:
-		wait, _ := retryAfter(resp.Header, x.cfg.Now())
+		wait, _ := carrierhttp.RetryAfter(resp.Header, x.cfg.Now())
 		return adapters.Retryable(code, msg, wait, cause)
 	}
 	return adapters.Permanent(code, msg, cause)
@@ -268,5 +269,5 @@ func (x *X) rateLimitWait(h http.Header) (time.Duration, bool) {
 			return max(time.Unix(sec, 0).Sub(x.cfg.Now()), 0), true
 		}
 	}
-	return retryAfter(h, x.cfg.Now())
+	return carrierhttp.RetryAfter(h, x.cfg.Now())
 }

@@ -1,4 +1,7 @@
-package x
+// Package carrierhttp is the HTTP client the carrier adapters share: it repeats a request
+// only when it provably never reached the carrier, or when the carrier asked for a short
+// wait, because every other retry belongs to omnigate's outbox.
+package carrierhttp
 
 import (
 	"context"
@@ -15,41 +18,43 @@ import (
 // Inline retries are for blips only: omnigate's outbox owns every other retry, with
 // backoff, a breaker and a durable attempt count, so the client gives up quickly.
 const (
-	inlineRetries  = 2
-	inlineWaitMin  = 200 * time.Millisecond
-	inlineWaitMax  = time.Second
+	inlineRetries = 2
+	inlineWaitMin = 200 * time.Millisecond
+	// InlineWaitMax is the longest carrier-requested wait the client sleeps on itself;
+	// a longer one goes back to the outbox.
+	InlineWaitMax  = time.Second
 	defaultTimeout = 30 * time.Second
 )
 
-// newRetryClient returns a client that repeats a POST only when it provably never reached
+// NewClient returns a client that repeats a POST only when it provably never reached
 // the carrier (the connection could not be dialled) or when the carrier said so with 429
 // or 503 and asked for no more than a short wait. Anything else is returned at once: a
 // repeated POST that did reach the carrier may deliver the message twice.
-func newRetryClient(hc *http.Client, now func() time.Time) *retryablehttp.Client {
+func NewClient(hc *http.Client, now func() time.Time) *retryablehttp.Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: defaultTimeout}
 	}
 	return &retryablehttp.Client{
 		HTTPClient:   hc,
 		RetryWaitMin: inlineWaitMin,
-		RetryWaitMax: inlineWaitMax,
+		RetryWaitMax: InlineWaitMax,
 		RetryMax:     inlineRetries,
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
 			if err != nil {
-				return neverSent(err), nil
+				return NeverSent(err), nil
 			}
 			if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
 				return false, nil
 			}
-			wait, ok := retryAfter(resp.Header, now())
-			return !ok || wait <= inlineWaitMax, nil
+			wait, ok := RetryAfter(resp.Header, now())
+			return !ok || wait <= InlineWaitMax, nil
 		},
 		Backoff: func(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
 			if resp != nil {
-				if wait, ok := retryAfter(resp.Header, now()); ok {
+				if wait, ok := RetryAfter(resp.Header, now()); ok {
 					return wait
 				}
 			}
@@ -64,15 +69,15 @@ func newRetryClient(hc *http.Client, now func() time.Time) *retryablehttp.Client
 	}
 }
 
-// neverSent reports whether err happened before any byte of the request left: a failed
+// NeverSent reports whether err happened before any byte of the request left: a failed
 // dial (refused, unreachable, DNS) is the only failure that proves it.
-func neverSent(err error) bool {
+func NeverSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
 }
 
-// retryAfter reads a Retry-After header in seconds or as an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+// RetryAfter reads a Retry-After header in seconds or as an HTTP date.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
