@@ -80,7 +80,7 @@ type Result struct {
 	// NoAttempt gives the attempt back (for Retry): the row waited on pacing or an
 	// open circuit breaker and never reached a carrier.
 	NoAttempt bool
-	Error   string    // last error, for Retry and Dead
+	Error     string // last error, for Retry and Dead
 	// Message update for KindDeliver rows (ignored when MessageID is empty). Status
 	// never moves backwards.
 	MessageID         string

@@ -181,7 +181,7 @@ func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		}
 		db.d, db.w, db.r = postgresDialect{}, w, w
 	default:
-		return nil, fmt.Errorf("store: unsupported store %q: use sqlite://PATH or postgres://...", redactDSN(dsn))
+		return nil, fmt.Errorf("store: unsupported store %q: use sqlite://PATH or postgres://USER@HOST/DB", redactDSN(dsn))
 	}
 	if err := db.w.PingContext(ctx); err != nil {
 		db.w.Close()
@@ -283,10 +283,9 @@ func (db *DB) Close() error {
 
 // pending is one Update call waiting for the SQLite committer.
 type pending struct {
-	ctx      context.Context
-	fn       func(store.Tx) error
-	done     chan error
-	enqueued bool
+	ctx  context.Context
+	fn   func(store.Tx) error
+	done chan error
 }
 
 // Update implements store.Store. On SQLite, concurrent calls are folded into one
