@@ -113,7 +113,7 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now time.Time, lease t
 		t := stx.(*tx)
 		out = out[:0]
 		token := newToken()
-		rows, err := t.tx.QueryContext(t.ctx, db.q.claim, owner, token, micros(now.Add(lease)), micros(now), micros(now), limit)
+		rows, err := t.query(db.q.claim, owner, token, micros(now.Add(lease)), micros(now), micros(now), limit)
 		if err != nil {
 			return err
 		}

@@ -206,14 +206,28 @@ type tx struct {
 	db       *DB
 	tx       *sql.Tx
 	ctx      context.Context
+	stmts    *txStmts
 	enqueued bool
 	notified bool
 }
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, q, args...)
+	return t.stmts.exec(t.ctx, q, args...)
 }
-func (t *tx) row(q string, args ...any) *sql.Row { return t.tx.QueryRowContext(t.ctx, q, args...) }
+
+func (t *tx) row(q string, args ...any) *sql.Row {
+	if st := t.stmts.get(t.ctx, q); st != nil {
+		return st.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, q, args...)
+}
+
+func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
+	if st := t.stmts.get(t.ctx, q); st != nil {
+		return st.QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, q, args...)
+}
 
 func (t *tx) LockKey(k store.ConversationKey) error {
 	return t.db.d.lockKey(t.ctx, t.tx, string(k.Channel)+"|"+k.Address+"|"+k.ContactAddress)
@@ -230,7 +244,7 @@ func (t *tx) Contact(ch omnigate.Channel, address string) (omnigate.Contact, err
 		return c, err
 	}
 	c.UpdatedAt = fromMicros(updated)
-	rows, err := t.tx.QueryContext(t.ctx, t.db.q.optOuts, string(ch), address)
+	rows, err := t.query(t.db.q.optOuts, string(ch), address)
 	if err != nil {
 		return c, err
 	}
@@ -365,7 +379,7 @@ func (t *tx) MarkDeleted(id string, now time.Time) error {
 }
 
 func (t *tx) OutboundBefore(conversationID string, at time.Time, below omnigate.MessageStatus) ([]omnigate.Message, error) {
-	rows, err := t.tx.QueryContext(t.ctx, t.db.q.outboundBefore, conversationID, micros(at))
+	rows, err := t.query(t.db.q.outboundBefore, conversationID, micros(at))
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +398,7 @@ func (t *tx) OutboundBefore(conversationID string, at time.Time, below omnigate.
 }
 
 func (t *tx) CancelQueued(conversationID, principalID string, now time.Time) ([]string, error) {
-	rows, err := t.tx.QueryContext(t.ctx, t.db.q.queuedOfConv, conversationID, principalID, principalID)
+	rows, err := t.query(t.db.q.queuedOfConv, conversationID, principalID, principalID)
 	if err != nil {
 		return nil, err
 	}

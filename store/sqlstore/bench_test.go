@@ -1,0 +1,159 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/store"
+	"github.com/omnigate/omnigate/store/sqlstore"
+)
+
+// The store benchmarks measure the two halves of the outbound path without HTTP or a
+// carrier: Enqueue is what POST /v1/messages writes, ClaimComplete what the relay does
+// for each row. Run them with
+//
+//	go test ./store/sqlstore -run '^$' -bench . -benchtime 20000x
+//
+// PostgreSQL runs against $OMNIGATE_TEST_POSTGRES or the local test database and is
+// skipped when it is unreachable.
+
+var benchStores = []struct {
+	name string
+	open func(testing.TB) *sqlstore.DB
+}{
+	{"sqlite", func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }},
+	{"postgres", func(tb testing.TB) *sqlstore.DB { return OpenPostgres(tb) }},
+}
+
+var benchSeq atomic.Int64
+
+// enqueueOne writes what one accepted send writes: a conversation, its message and the
+// message's outbox row.
+func enqueueOne(tx store.Tx, n int64, now time.Time) error {
+	convID := fmt.Sprintf("conv_bench_%d", n)
+	contact := fmt.Sprintf("+1555%07d", n%10_000_000)
+	c := omnigate.Conversation{ID: convID, Channel: omnigate.SMS, QueueID: "support", Address: "+15550001111",
+		ContactAddress: contact, State: omnigate.StateAssigned, AssignedTo: "agent-ann",
+		OpenedAt: now, LastActivityAt: now, RepliesSinceInbound: 1}
+	if err := tx.InsertConversation(c); err != nil {
+		return err
+	}
+	m := omnigate.Message{ID: fmt.Sprintf("msg_bench_%d", n), ConversationID: convID, Direction: omnigate.Outbound,
+		Channel: omnigate.SMS, QueueID: "support", From: c.Address, To: contact, Text: "Your order shipped.",
+		Sender: omnigate.Human, PrincipalID: "agent-ann", Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
+	if err := tx.InsertMessage(m); err != nil {
+		return err
+	}
+	return tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: convID, MessageID: m.ID, DueAt: now})
+}
+
+// BenchmarkEnqueue runs one Update per send from many goroutines, so SQLite's group
+// commit folds them; rows/s counts sends committed per second.
+func BenchmarkEnqueue(b *testing.B) {
+	for _, s := range benchStores {
+		b.Run(s.name, func(b *testing.B) {
+			db := s.open(b)
+			ctx := context.Background()
+			b.SetParallelism(32) // 64 goroutines on 2 cores, like 64 API connections
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					n := benchSeq.Add(1)
+					now := time.Now()
+					if err := db.Update(ctx, func(tx store.Tx) error { return enqueueOne(tx, n, now) }); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkClaimComplete pre-fills b.N deliverable rows spread over many FIFO keys,
+// then claims them 128 at a time and completes each batch as sent, as the relay does;
+// rows/s counts rows claimed and completed per second.
+func BenchmarkClaimComplete(b *testing.B) {
+	const keys = 4096
+	for _, s := range benchStores {
+		b.Run(s.name, func(b *testing.B) {
+			db := s.open(b)
+			ctx := context.Background()
+			now := time.Now().Add(-time.Second)
+			for i := 0; i < b.N; i += 1000 {
+				err := db.Update(ctx, func(tx store.Tx) error {
+					for j := i; j < min(i+1000, b.N); j++ {
+						// Rows past the first keys conversations queue behind their
+						// key's head, as a conversation's later messages do.
+						n := benchSeq.Add(1)
+						if err := enqueueRow(tx, n, j%keys, now); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			done := 0
+			results := make([]store.Result, 0, 128)
+			for done < b.N {
+				es, err := db.ClaimDue(ctx, "bench", time.Now(), 30*time.Second, 128)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(es) == 0 {
+					b.Fatalf("nothing due after %d of %d rows", done, b.N)
+				}
+				results = results[:0]
+				for _, e := range es {
+					results = append(results, store.Result{EntryID: e.ID, Token: e.LeaseToken, Outcome: store.Done,
+						MessageID: e.MessageID, Status: omnigate.StatusSent, ProviderMessageID: "SM" + e.MessageID})
+				}
+				errs, err := db.Complete(ctx, results, time.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, e := range errs {
+					if e != nil {
+						b.Fatal(e)
+					}
+				}
+				done += len(es)
+			}
+			b.ReportMetric(float64(done)/time.Since(start).Seconds(), "rows/s")
+		})
+	}
+}
+
+// enqueueRow writes a message and its outbox row on FIFO key "conv_key_<key>".
+func enqueueRow(tx store.Tx, n int64, key int, now time.Time) error {
+	convID := fmt.Sprintf("conv_key_%d", key)
+	if _, err := tx.Conversation(convID); err != nil {
+		c := omnigate.Conversation{ID: convID, Channel: omnigate.SMS, QueueID: "support", Address: "+15550001111",
+			ContactAddress: fmt.Sprintf("+1555%07d", key), State: omnigate.StateAssigned, AssignedTo: "agent-ann",
+			OpenedAt: now, LastActivityAt: now}
+		if err := tx.InsertConversation(c); err != nil {
+			return err
+		}
+	}
+	m := omnigate.Message{ID: fmt.Sprintf("msg_bench_%d", n), ConversationID: convID, Direction: omnigate.Outbound,
+		Channel: omnigate.SMS, QueueID: "support", From: "+15550001111", To: fmt.Sprintf("+1555%07d", key),
+		Text: "Your order shipped.", Sender: omnigate.Human, PrincipalID: "agent-ann", Status: omnigate.StatusQueued,
+		CreatedAt: now, UpdatedAt: now}
+	if err := tx.InsertMessage(m); err != nil {
+		return err
+	}
+	return tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: convID, MessageID: m.ID, DueAt: now})
+}
