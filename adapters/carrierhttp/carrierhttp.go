@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 )
 
@@ -32,7 +33,7 @@ const (
 // repeated POST that did reach the carrier may deliver the message twice.
 func NewClient(hc *http.Client, now func() time.Time) *retryablehttp.Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: defaultTimeout}
+		hc = &http.Client{Transport: Transport(), Timeout: defaultTimeout}
 	}
 	return &retryablehttp.Client{
 		HTTPClient:   hc,
@@ -67,6 +68,16 @@ func NewClient(hc *http.Client, now func() time.Time) *retryablehttp.Client {
 		// Hand the last response back so the adapter classifies it in the carrier's terms.
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
+}
+
+// Transport returns a pooled transport that keeps enough idle connections per carrier
+// host for every relay worker to reuse one (Go's default keeps two, so eight workers
+// would keep opening new TLS connections to the same carrier).
+func Transport() *http.Transport {
+	t := cleanhttp.DefaultPooledTransport()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // NeverSent reports whether err happened before any byte of the request left: a failed

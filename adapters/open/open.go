@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/omnigate/omnigate"
@@ -99,8 +99,7 @@ func New(cfg Config) (*Open, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = cleanhttp.DefaultPooledClient()
-		hc.Timeout = defaultTimeout
+		hc = &http.Client{Transport: carrierhttp.Transport(), Timeout: defaultTimeout}
 	}
 	now := cfg.Now
 	if now == nil {

@@ -3,6 +3,7 @@ package twilio
 import (
 	"context"
 	"errors"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"net"
 	"net/http"
 	"time"
@@ -24,7 +25,7 @@ const (
 func newRetryClient(hc *http.Client) *retryablehttp.Client {
 	if hc == nil {
 		hc = &http.Client{
-			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			Transport:     carrierhttp.Transport(),
 			Timeout:       attemptTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
