@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -150,6 +151,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	d.ln = ln
+	if port := ln.Addr().(*net.TCPAddr).Port; strings.HasSuffix(cfg.PublicURL, ":0") {
+		// Port 0 was a request for any free port; carriers must call the one we got.
+		cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "0") + strconv.Itoa(port)
+	}
 	fail := func(err error) (*daemon, error) {
 		ln.Close()
 		if d.st != nil {
