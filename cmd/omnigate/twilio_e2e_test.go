@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/events"
+)
+
+// TestTwilioEndToEnd: an API send goes through the real Twilio adapter to the sandbox
+// Twilio, whose signed status callbacks come back through /webhooks/twilio/status; the
+// message reaches delivered and the platform receives the signed status events, then the
+// customer's reply as an inbound event.
+func TestTwilioEndToEnd(t *testing.T) {
+	const secret = "platform-secret-e2e"
+	var mu sync.Mutex
+	var got []events.Event
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !events.Verify([]byte(secret), body, r.Header.Get("X-Omnigate-Signature")) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var ev events.Event
+		json.Unmarshal(body, &ev)
+		mu.Lock()
+		got = append(got, ev)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer platform.Close()
+
+	dir := t.TempDir()
+	cfgText := fmt.Sprintf(`listen: "127.0.0.1:0"
+store: "sqlite://./e2e.db"
+sandbox: true
+queues:
+  - {id: support, name: Support, addresses: {sms: "+15550001111"}}
+principals:
+  - {id: agent-ann, key_sha256: %q, permissions: [conversation:message:create], queues: [support], default_queue: support}
+events: {url: %q, secret: %q}
+log: {level: warn}
+`, opsHash(opsAnnKey), platform.URL, secret)
+	cfgPath := filepath.Join(dir, "omnigate.yaml")
+	os.WriteFile(cfgPath, []byte(cfgText), 0o600)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := newDaemon(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// The daemon learned its port only after listening: carriers must call that one.
+	base := "http://" + d.ln.Addr().String()
+	if cfg.PublicURL != base {
+		t.Fatalf("public_url %s differs from the listener %s", cfg.PublicURL, base)
+	}
+
+	body, _ := json.Marshal(map[string]any{"channel": "sms", "to": "(415) 555-0100", "text": "Shipped. Any questions?"})
+	req, _ := http.NewRequest("POST", base+"/v1/messages", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+opsAnnKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent map[string]any
+	json.NewDecoder(resp.Body).Decode(&sent)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || sent["to"] != "+14155550100" {
+		t.Fatalf("send: %d %v", resp.StatusCode, sent)
+	}
+	id := sent["id"].(string)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		var statuses []string
+		inbound := ""
+		for _, ev := range got {
+			data, _ := ev.Data.(map[string]any)
+			switch ev.Type {
+			case events.TypeMessageStatus:
+				if data["id"] == id {
+					statuses = append(statuses, data["status"].(string))
+				}
+			case events.TypeMessageInbound:
+				inbound, _ = data["text"].(string)
+			}
+		}
+		mu.Unlock()
+		if len(statuses) >= 2 && statuses[len(statuses)-1] == "delivered" && inbound != "" {
+			if statuses[0] != "sent" {
+				t.Errorf("status events = %v, want sent first", statuses)
+			}
+			if inbound != "Thanks, got it: Shipped. Any questions?" {
+				t.Errorf("inbound event text = %q", inbound)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events so far: statuses %v, inbound %q", statuses, inbound)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	req, _ = http.NewRequest("GET", base+"/v1/messages/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+opsAnnKey)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if m["status"] != "delivered" || m["provider_message_id"] == nil {
+		t.Errorf("message = %v, want delivered with a Twilio sid", m)
+	}
+}
