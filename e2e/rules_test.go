@@ -336,6 +336,8 @@ func TestLookups(t *testing.T) {
 		{url.Values{"q": {"carol"}}, []string{"whatsapp +14155550177 Carol Customer"}},
 		{url.Values{"q": {"Carol C"}, "channel": {"whatsapp"}}, []string{"whatsapp +14155550177 Carol Customer"}},
 		{url.Values{"q": {"+1415555010"}, "channel": {"sms"}}, []string{"sms +14155550100 +14155550100"}},
+		{url.Values{"q": {"(415) 555-0100"}, "channel": {"sms"}}, []string{"sms +14155550100 +14155550100"}},
+		{url.Values{"q": {"415-555-0100"}, "channel": {"sms"}}, []string{"sms +14155550100 +14155550100"}},
 		{url.Values{"q": {"dave"}}, nil},
 	} {
 		if got := contacts(tc.query); !slices.Equal(got, tc.want) {
