@@ -192,6 +192,9 @@ func TestConversationRules(t *testing.T) {
 		h.advance(71 * time.Hour)
 		code, out = h.send(t, annKey, sms(contact, "still there?"))
 		wantError(t, "send inside the threading timeline", code, out, http.StatusConflict, "takeover_required")
+		if got := str(sub(out, "error"), "conversation_id"); got != conv {
+			t.Errorf("inside the timeline the prompt names conversation %q, want the existing %q", got, conv)
+		}
 
 		// Past 72h the old conversation is closed and a send starts a new one.
 		h.advance(2 * time.Hour)
