@@ -111,7 +111,11 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if ch.UsesPhoneNumbers() && strings.HasPrefix(q, "(") || strings.HasPrefix(q, "+") {
+	if n, ok := NormalizeAddress(ch, q, s.countryParam(r)); ch.UsesPhoneNumbers() && ok {
+		// A whole number typed as the compose box takes it, "(415) 555-0100" included,
+		// is stored in E.164 with its country code.
+		q = n
+	} else if ch.UsesPhoneNumbers() && strings.HasPrefix(q, "(") || strings.HasPrefix(q, "+") {
 		// A typed number may be partial; match its digits as they are stored.
 		q = "+" + strings.Map(func(r rune) rune {
 			if r >= '0' && r <= '9' {
