@@ -53,15 +53,11 @@ func (s *Service) Assign(ctx context.Context, id, principalID string) (omnigate.
 	})
 }
 
-// Transfer is a blind transfer to another queue: unassigned and queued there.
+// Transfer is a blind transfer to another queue: unassigned and queued there. The
+// thread keeps its address (it is between that address and the contact), so replies in
+// it still come from the number or account the contact knows.
 func (s *Service) Transfer(ctx context.Context, id string, to omnigate.Queue) (omnigate.Conversation, error) {
 	return s.transition(ctx, id, "transferred", func(_ store.Tx, c *omnigate.Conversation) error {
-		if to.Address(c.Channel) != c.Address {
-			// The thread is between our address and the contact; a queue that sends
-			// from another address cannot continue it.
-			return refuse(http.StatusUnprocessableEntity, "no_outbound_address",
-				"queue "+to.ID+" does not own this conversation's "+string(c.Channel)+" address", nil)
-		}
 		c.QueueID, c.State, c.AssignedTo = to.ID, omnigate.StateQueued, ""
 		return nil
 	})
