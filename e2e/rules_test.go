@@ -266,9 +266,12 @@ func TestConversationRules(t *testing.T) {
 		code, out = h.call(t, annKey, http.MethodPost, "/v1/conversations/"+conv+"/transfer", obj{"queue": "nowhere"})
 		wantError(t, "transfer to an unknown queue", code, out, http.StatusNotFound, "queue_not_found")
 
-		code, out = h.call(t, annKey, http.MethodPost, "/v1/conversations/"+conv+"/transfer", obj{"queue": "support"})
-		if code != http.StatusOK || str(out, "state") != "queued" || str(out, "assigned_to") != "" || str(out, "queue") != "support" {
-			t.Fatalf("transfer: %d %v, want queued and unassigned", code, out)
+		code, out = h.call(t, annKey, http.MethodPost, "/v1/conversations/"+conv+"/transfer", obj{"queue": "billing"})
+		if code != http.StatusOK || str(out, "state") != "queued" || str(out, "assigned_to") != "" || str(out, "queue") != "billing" {
+			t.Fatalf("transfer: %d %v, want queued in billing and unassigned", code, out)
+		}
+		if str(out, "address") != "+15550001111" {
+			t.Errorf("transfer changed the thread's address: %v", out["address"])
 		}
 		// Queued again, it is routing's: no agent may start a message to the contact.
 		code, out = h.send(t, annKey, sms(contact, "are you still there?"))
