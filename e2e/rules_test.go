@@ -351,3 +351,34 @@ func TestLookups(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueStats: messages sent on behalf of a queue are counted for it, per channel and
+// status, and only members may look.
+func TestQueueStats(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a, _ := h.mustSend(t, annKey, sms("+14155550171", "one"))
+	b, _ := h.mustSend(t, annKey, sms("+14155550172", "two"))
+	h.waitStatus(t, a, "sent")
+	h.waitStatus(t, b, "sent")
+	code, out := h.call(t, platformKey, http.MethodGet, "/v1/queues/support/stats?window=1h", nil)
+	if code != http.StatusOK {
+		t.Fatalf("stats: %d %v", code, out)
+	}
+	chans := objs(out, "channels")
+	if len(chans) != 1 || str(chans[0], "channel") != "sms" {
+		t.Fatalf("stats channels = %v", out)
+	}
+	counts, _ := chans[0]["counts"].(map[string]any)
+	if counts["sent"] != float64(2) {
+		t.Errorf("sms counts = %v, want 2 sent", counts)
+	}
+	code, out = h.call(t, platformKey, http.MethodGet, "/v1/queues/billing/stats", nil)
+	if code != http.StatusOK || len(objs(out, "channels")) != 0 {
+		t.Errorf("billing stats = %d %v, want no traffic", code, out)
+	}
+	code, _ = h.call(t, platformKey, http.MethodGet, "/v1/queues/nowhere/stats", nil)
+	if code != http.StatusNotFound {
+		t.Errorf("unknown queue stats: %d, want 404", code)
+	}
+}
