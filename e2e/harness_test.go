@@ -41,7 +41,6 @@ import (
 	"github.com/omnigate/omnigate/messaging"
 	"github.com/omnigate/omnigate/outbox"
 	"github.com/omnigate/omnigate/policy"
-	"github.com/omnigate/omnigate/store"
 	"github.com/omnigate/omnigate/store/sqlstore"
 	"github.com/omnigate/omnigate/webhook"
 )
@@ -265,7 +264,7 @@ func newHarness(t *testing.T) *harness {
 	// every second SMS until the test moved time; pacing is not what these tests are about.
 	h.relay, err = outbox.New(outbox.Config{Store: h.st, Registry: reg, Events: sink, Owner: "e2e",
 		Workers: 3, Lease: time.Minute, MaxAttempts: 10, InitialBackoff: time.Second, MaxBackoff: time.Minute,
-		AttemptTimeout: 10 * time.Second, Recheck: recheck(polFn),
+		AttemptTimeout: 10 * time.Second, Recheck: messaging.Recheck(polFn),
 		StatusCallback: func(id string) string { return h.url + "/webhooks/twilio/status?mid=" + id },
 		Now:            h.clk.Now})
 	if err != nil {
@@ -295,20 +294,6 @@ func newHarness(t *testing.T) *harness {
 		}
 	})
 	return h
-}
-
-// recheck is cmd/omnigate's: the time-based rules re-applied just before an attempt.
-func recheck(pol func() *policy.Policy) func(e store.Entry, now time.Time) outbox.Verdict {
-	return func(e store.Entry, now time.Time) outbox.Verdict {
-		m, c := e.Message, e.Conversation
-		if m == nil || c == nil || m.Sender == "" && m.PrincipalID == "" {
-			return outbox.Verdict{Allow: true, Tag: m.Tag}
-		}
-		rules := pol().Rules(m.QueueID, string(m.Channel))
-		d := policy.Recheck(rules, policy.Facts{LastInboundAt: c.LastInboundAt, RepliesSinceInbound: c.RepliesSinceInbound},
-			policy.Message{Channel: string(m.Channel), Text: m.Text, Template: m.Template != nil, Media: len(m.Media), Sender: string(m.Sender)}, now)
-		return outbox.Verdict{Allow: d.Allow, Tag: d.Tag, Rule: d.Rule, Reason: d.Reason}
-	}
 }
 
 func directory() *api.Directory {

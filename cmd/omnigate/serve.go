@@ -210,7 +210,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: carriers, Observer: d.met, Events: sink, Owner: owner,
 		Workers: cfg.Relay.Workers, BatchSize: cfg.Relay.BatchSize, Lease: cfg.Relay.Lease.Std(),
 		MaxAttempts: cfg.Relay.MaxAttempts, InitialBackoff: cfg.Relay.InitialBackoff.Std(), MaxBackoff: cfg.Relay.MaxBackoff.Std(),
-		Recheck: recheck(d.pol.Current),
+		Recheck: messaging.Recheck(d.pol.Current),
 		Rate: func(m omnigate.Message) float64 {
 			return d.pol.Current().Rules(m.QueueID, string(m.Channel)).RatePerSender
 		},
@@ -229,20 +229,6 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	d.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return d, nil
-}
-
-// recheck re-applies the time-based rules just before an attempt.
-func recheck(pol func() *policy.Policy) func(e store.Entry, now time.Time) outbox.Verdict {
-	return func(e store.Entry, now time.Time) outbox.Verdict {
-		m, c := e.Message, e.Conversation
-		if m == nil || c == nil || m.Sender == "" && m.PrincipalID == "" {
-			return outbox.Verdict{Allow: true, Tag: m.Tag}
-		}
-		rules := pol().Rules(m.QueueID, string(m.Channel))
-		d := policy.Recheck(rules, policy.Facts{LastInboundAt: c.LastInboundAt, RepliesSinceInbound: c.RepliesSinceInbound},
-			policy.Message{Channel: string(m.Channel), Text: m.Text, Template: m.Template != nil, Media: len(m.Media), Sender: string(m.Sender)}, now)
-		return outbox.Verdict{Allow: d.Allow, Tag: d.Tag, Rule: d.Rule, Reason: d.Reason}
-	}
 }
 
 func hostOwner() string {
