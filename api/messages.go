@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -210,8 +211,8 @@ func response(req messaging.Send, list bool, results []messaging.Result) (int, [
 }
 
 const (
-	idemTTL   = 24 * 60 * 60 // seconds
-	idemStale = 120          // a pending key whose request died is taken over after this
+	idemTTL   = 24 * time.Hour
+	idemStale = 2 * time.Minute // a pending key whose request died is taken over after this
 )
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request) {
@@ -221,8 +222,8 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 			map[string]any{"fields": []fieldProblem{{"Idempotency-Key", "longer than 255 characters"}}})
 		return
 	}
-	req, list, raw, ok := s.parseSendWithRaw(w, r)
-	if !ok {
+	req, list, raw := s.parseSend(w, r)
+	if raw == nil {
 		return
 	}
 	p := principalOf(r)
@@ -241,11 +242,6 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	s.sendIdempotent(w, r, p, key, raw, req, list)
 }
 
-func (s *Server) parseSendWithRaw(w http.ResponseWriter, r *http.Request) (messaging.Send, bool, []byte, bool) {
-	req, list, raw := s.parseSend(w, r)
-	return req, list, raw, raw != nil
-}
-
 // sendIdempotent implements Idempotency-Key: the same key and body replays the first
 // response; another body is 422; a key whose first request is still running is 409.
 // The response is recorded in the same transaction as the messages it reports.
@@ -258,7 +254,7 @@ func (s *Server) sendIdempotent(w http.ResponseWriter, r *http.Request, p omniga
 	err := s.cfg.Store.Update(r.Context(), func(tx store.Tx) error {
 		replay = nil
 		now := s.cfg.Now().UTC()
-		rec, err := tx.Idempotency(p.ID, key, now.Add(-idemTTL*1e9))
+		rec, err := tx.Idempotency(p.ID, key, now.Add(-idemTTL))
 		if err == nil {
 			if rec.BodyHash != hash {
 				return errReused
@@ -270,7 +266,7 @@ func (s *Server) sendIdempotent(w http.ResponseWriter, r *http.Request, p omniga
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		owned, err := tx.BeginIdempotency(p.ID, key, hash, now, now.Add(-idemTTL*1e9), now.Add(-idemStale*1e9))
+		owned, err := tx.BeginIdempotency(p.ID, key, hash, now, now.Add(-idemTTL), now.Add(-idemStale))
 		if err != nil {
 			return err
 		}

@@ -331,8 +331,3 @@ func (s *Service) event(tx store.Tx, typ, conversationID string, data any, now t
 	}
 	return tx.Enqueue(e)
 }
-
-// Message returns one message.
-func (s *Service) Message(ctx context.Context, id string) (omnigate.Message, error) {
-	return s.cfg.Store.Message(ctx, id)
-}

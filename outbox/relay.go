@@ -8,7 +8,6 @@ package outbox
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -499,6 +498,3 @@ func (p *pacer) take(key string, perSecond float64, now time.Time) (time.Time, b
 	p.next[key] = now.Add(interval)
 	return time.Time{}, true
 }
-
-// String is for logs.
-func (v Verdict) String() string { return fmt.Sprintf("allow=%v rule=%s", v.Allow, v.Rule) }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/omnigate/omnigate"
@@ -52,7 +52,7 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 			GraphURL: base + "/sandbox/meta", APIVersion: "v23.0"}
 		ids := map[string]string{}
 		for i, a := range addrs(omnigate.WhatsApp) {
-			id := "10" + strings.Repeat("0", 10) + string(rune('1'+i%9))
+			id := fmt.Sprintf("10%010d", i+1)
 			m.WhatsAppPhoneNumberIDs[a], ids[id] = id, a
 		}
 		for _, a := range append(addrs(omnigate.Messenger), addrs(omnigate.Instagram)...) {

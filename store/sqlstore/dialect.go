@@ -30,7 +30,6 @@ type dialect interface {
 	retryable(err error) bool
 	// notifyInTx tells other instances that rows were enqueued (delivered at commit).
 	notifyInTx(ctx context.Context, tx *sql.Tx) error
-	notifyOthers(ctx context.Context, db *sql.DB)
 }
 
 // listener is a dialect that can hear other instances' enqueues.
@@ -73,7 +72,6 @@ func (sqliteDialect) lockKey(context.Context, *sql.Tx, string) error {
 	return nil // write transactions are already serial (BEGIN IMMEDIATE, one writer)
 }
 func (sqliteDialect) notifyInTx(context.Context, *sql.Tx) error { return nil }
-func (sqliteDialect) notifyOthers(context.Context, *sql.DB)     {}
 func (sqliteDialect) retryable(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -124,7 +122,6 @@ func (postgresDialect) notifyInTx(ctx context.Context, tx *sql.Tx) error {
 	_, err := tx.ExecContext(ctx, "NOTIFY "+notifyChannel)
 	return err
 }
-func (postgresDialect) notifyOthers(context.Context, *sql.DB) {}
 func (postgresDialect) retryable(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {

@@ -1,9 +1,11 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,16 +154,8 @@ func (db *DB) ClaimDue(ctx context.Context, owner string, now time.Time, lease t
 		return nil
 	})
 	// RETURNING gives no order guarantee; the relay wants oldest first.
-	sortEntries(out)
+	slices.SortFunc(out, func(a, b store.Entry) int { return cmp.Compare(a.ID, b.ID) })
 	return out, err
-}
-
-func sortEntries(es []store.Entry) {
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].ID < es[j-1].ID; j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
 }
 
 // Complete implements store.Store.

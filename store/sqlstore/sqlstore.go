@@ -328,7 +328,6 @@ func (db *DB) updateOne(ctx context.Context, fn func(store.Tx) error) error {
 		}
 		if t.enqueued {
 			db.wake()
-			db.d.notifyOthers(ctx, db.w)
 		}
 		return nil
 	}
