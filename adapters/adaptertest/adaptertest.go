@@ -156,3 +156,32 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 }
+
+// Class is the kind of send error a carrier answer must produce.
+type Class struct {
+	Retryable bool
+	Code      string // the carrier's code on the error
+	// RetryAfter is checked on retryable errors when CheckRetryAfter is set.
+	RetryAfter      time.Duration
+	CheckRetryAfter bool
+}
+
+// CheckClass fails t unless err is a *RetryableError or *PermanentError as want says,
+// with the expected carrier code (and wait, when asked).
+func CheckClass(t testing.TB, err error, want Class) {
+	t.Helper()
+	var re *adapters.RetryableError
+	var pe *adapters.PermanentError
+	switch {
+	case want.Retryable && errors.As(err, &re):
+		if re.Code != want.Code || (want.CheckRetryAfter && re.RetryAfter != want.RetryAfter) {
+			t.Errorf("retryable code %q after %v, want %q after %v", re.Code, re.RetryAfter, want.Code, want.RetryAfter)
+		}
+	case !want.Retryable && errors.As(err, &pe):
+		if pe.Code != want.Code {
+			t.Errorf("permanent code %q, want %q", pe.Code, want.Code)
+		}
+	default:
+		t.Errorf("err = %v (%T), want retryable=%v", err, err, want.Retryable)
+	}
+}

@@ -327,20 +327,7 @@ func TestSendErrorCodes(t *testing.T) {
 			defer srv.Close()
 			_, err := newMeta(t, srv.URL, true).Send(context.Background(),
 				adapters.Outbound{Channel: omnigate.Messenger, From: pageID, To: "1", Text: "x"})
-			var re *adapters.RetryableError
-			var pe *adapters.PermanentError
-			switch {
-			case tt.retryable && errors.As(err, &re):
-				if re.Code != tt.code || re.RetryAfter != tt.after {
-					t.Errorf("retryable %q after %v, want %q after %v", re.Code, re.RetryAfter, tt.code, tt.after)
-				}
-			case !tt.retryable && errors.As(err, &pe):
-				if pe.Code != tt.code {
-					t.Errorf("code %q, want %q", pe.Code, tt.code)
-				}
-			default:
-				t.Fatalf("err = %v, want retryable=%v", err, tt.retryable)
-			}
+			adaptertest.CheckClass(t, err, adaptertest.Class{Retryable: tt.retryable, Code: tt.code, RetryAfter: tt.after, CheckRetryAfter: true})
 		})
 	}
 }

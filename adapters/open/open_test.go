@@ -227,20 +227,7 @@ func TestSendErrors(t *testing.T) {
 				tt.message(&m)
 			}
 			_, err := a.Send(context.Background(), m)
-			var re *adapters.RetryableError
-			var pe *adapters.PermanentError
-			switch {
-			case tt.wantRetryable && errors.As(err, &re):
-				if re.Code != tt.wantCode || re.RetryAfter != tt.wantAfter {
-					t.Errorf("code, RetryAfter = %q, %v; want %q, %v", re.Code, re.RetryAfter, tt.wantCode, tt.wantAfter)
-				}
-			case !tt.wantRetryable && errors.As(err, &pe):
-				if pe.Code != tt.wantCode {
-					t.Errorf("code = %q, want %q", pe.Code, tt.wantCode)
-				}
-			default:
-				t.Fatalf("err = %v (%T), want retryable=%v", err, err, tt.wantRetryable)
-			}
+			adaptertest.CheckClass(t, err, adaptertest.Class{Retryable: tt.wantRetryable, Code: tt.wantCode, RetryAfter: tt.wantAfter, CheckRetryAfter: true})
 			if got := hits.Load(); got != tt.wantHits {
 				t.Errorf("integration saw %d posts, want %d", got, tt.wantHits)
 			}

@@ -282,20 +282,7 @@ func TestSendClassifiesErrors(t *testing.T) {
 			}))
 			defer srv.Close()
 			_, err := newAdapter(t, srv.URL).Send(context.Background(), smsMessage())
-			var re *adapters.RetryableError
-			var pe *adapters.PermanentError
-			switch {
-			case tt.wantRetryable && errors.As(err, &re):
-				if re.Code != tt.wantCode || re.RetryAfter != tt.wantRetryAfter {
-					t.Errorf("retryable code %q after %v, want %q after %v", re.Code, re.RetryAfter, tt.wantCode, tt.wantRetryAfter)
-				}
-			case !tt.wantRetryable && errors.As(err, &pe):
-				if pe.Code != tt.wantCode {
-					t.Errorf("permanent code %q, want %q", pe.Code, tt.wantCode)
-				}
-			default:
-				t.Errorf("err = %v, want retryable=%v", err, tt.wantRetryable)
-			}
+			adaptertest.CheckClass(t, err, adaptertest.Class{Retryable: tt.wantRetryable, Code: tt.wantCode, RetryAfter: tt.wantRetryAfter, CheckRetryAfter: true})
 		})
 	}
 }

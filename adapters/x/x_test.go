@@ -195,20 +195,7 @@ func TestSendErrors(t *testing.T) {
 				base = srv.URL
 			}
 			_, err := newX(t, base).Send(context.Background(), tt.out)
-			var re *adapters.RetryableError
-			var pe *adapters.PermanentError
-			switch {
-			case tt.retryable && errors.As(err, &re):
-				if re.Code != tt.code {
-					t.Errorf("code %q, want %q", re.Code, tt.code)
-				}
-			case !tt.retryable && errors.As(err, &pe):
-				if pe.Code != tt.code {
-					t.Errorf("code %q, want %q", pe.Code, tt.code)
-				}
-			default:
-				t.Fatalf("err = %v, want retryable=%v", err, tt.retryable)
-			}
+			adaptertest.CheckClass(t, err, adaptertest.Class{Retryable: tt.retryable, Code: tt.code})
 		})
 	}
 }
