@@ -183,6 +183,20 @@ var (
 	knownPermList = []string{omnigate.PermSend, omnigate.PermQueues, omnigate.PermAssign, omnigate.PermAdmin}
 )
 
+// uniqueID checks one queue or principal id and records it in seen.
+func (v *validator) uniqueID(path, kind, id string, seen map[string]bool) {
+	switch {
+	case id == "":
+		v.add(path, "is required")
+	case !idPattern.MatchString(id):
+		v.add(path, "%q: a %s id %s", id, kind, idRule)
+	case seen[id]:
+		v.add(path, "duplicate %s id %q", kind, id)
+	default:
+		seen[id] = true
+	}
+}
+
 // queues checks queues and returns the valid ids.
 func (v *validator) queues() map[string]bool {
 	ids := map[string]bool{}
@@ -191,16 +205,7 @@ func (v *validator) queues() map[string]bool {
 	owner := map[string]string{}
 	for i, q := range v.c.Queues {
 		p := fmt.Sprintf("queues[%d]", i)
-		switch {
-		case q.ID == "":
-			v.add(p+".id", "is required")
-		case !idPattern.MatchString(q.ID):
-			v.add(p+".id", "%q: a queue id %s", q.ID, idRule)
-		case ids[q.ID]:
-			v.add(p+".id", "duplicate queue id %q", q.ID)
-		default:
-			ids[q.ID] = true
-		}
+		v.uniqueID(p+".id", "queue", q.ID, ids)
 		for _, ch := range slices.Sorted(maps.Keys(q.Addresses)) {
 			addr := q.Addresses[ch]
 			ap := keyPath(p+".addresses", ch)
@@ -272,16 +277,7 @@ func (v *validator) principals(queues map[string]bool) {
 	keys := map[string]string{}
 	for i, pr := range v.c.Principals {
 		p := fmt.Sprintf("principals[%d]", i)
-		switch {
-		case pr.ID == "":
-			v.add(p+".id", "is required")
-		case !idPattern.MatchString(pr.ID):
-			v.add(p+".id", "%q: a principal id %s", pr.ID, idRule)
-		case ids[pr.ID]:
-			v.add(p+".id", "duplicate principal id %q", pr.ID)
-		default:
-			ids[pr.ID] = true
-		}
+		v.uniqueID(p+".id", "principal", pr.ID, ids)
 		// The hash is not a secret, but an operator may paste the key by mistake: never echo it.
 		switch {
 		case pr.KeySHA256 == "":
