@@ -375,7 +375,7 @@ func (h *harness) startFakes(t *testing.T) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"code": "unavailable", "message": "down"})
 	})
 	h.platform = newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		if !events.Verify([]byte(eventsSecret), body, r.Header.Get("X-Omnigate-Signature")) {
+		if events.Verify([]byte(eventsSecret), body, r.Header.Get(events.SignatureHeader), time.Now(), 0) != nil {
 			h.mu.Lock()
 			h.badEvents++
 			h.mu.Unlock()

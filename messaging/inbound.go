@@ -56,6 +56,16 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 	return st, err
 }
 
+// dedupeScope is the namespace a carrier's message ids are unique in. Open-messaging
+// integrations each number their own messages, so two integrations may send the same
+// id: the scope is the integration. Other carriers' ids are unique per carrier.
+func dedupeScope(provider string, ev adapters.Event) string {
+	if ev.Channel == omnigate.Open {
+		return provider + ":" + ev.Address
+	}
+	return provider
+}
+
 type ingestOutcome int
 
 const (
@@ -123,7 +133,7 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	if ev.StoryMention && !rules.StoryMentions {
 		return nil, dropped, nil
 	}
-	fresh, err := tx.SeenInbound(provider, ev.ProviderMessageID, now)
+	fresh, err := tx.SeenInbound(dedupeScope(provider, ev), ev.ProviderMessageID, now)
 	if err != nil || !fresh {
 		return nil, duplicate, err
 	}
@@ -272,32 +282,19 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*
 	var targets []omnigate.Message
 	switch {
 	case ev.MessageID != "" || ev.ProviderMessageID != "":
-		var m omnigate.Message
-		var err error
-		if ev.MessageID != "" {
-			m, err = tx.Message(ev.MessageID)
-			if err == nil && m.ProviderMessageID == "" && ev.ProviderMessageID != "" {
-				// The process died between the carrier's acceptance and our commit:
-				// the callback tells us which carrier message this was.
-				if err := tx.SetProviderID(m.ID, ev.ProviderMessageID); err != nil {
-					return nil, stored, err
-				}
-			}
-		}
-		if ev.MessageID == "" || errors.Is(err, store.ErrNotFound) {
-			m, err = tx.MessageByProviderID(ev.Channel, ev.ProviderMessageID)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			if ev.ProviderMessageID == "" {
-				return nil, dropped, nil
-			}
-			// Likely our own send whose carrier id is not committed yet.
-			return nil, stored, tx.HoldReceipt(ev.Channel, ev.ProviderMessageID, ev.Status, ev.ErrorCode, ev.ErrorMessage, now)
-		}
-		if err != nil {
+		out, err := tx.ApplyReceipt(store.Receipt{Channel: ev.Channel, MessageID: ev.MessageID, ProviderMessageID: ev.ProviderMessageID,
+			Status: ev.Status, ErrorCode: ev.ErrorCode, ErrorMessage: ev.ErrorMessage}, now)
+		switch {
+		case err != nil:
 			return nil, stored, err
+		case out.Unknown:
+			return nil, dropped, nil
+		case out.Held:
+			return nil, stored, nil
+		case !out.Changed:
+			return nil, duplicate, nil
 		}
-		targets = append(targets, m)
+		return nil, stored, s.event(tx, events.TypeMessageStatus, out.Message.ConversationID, events.Message(out.Message), now)
 	case !ev.Watermark.IsZero():
 		conv, err := tx.LatestConversation(store.ConversationKey{Channel: ev.Channel, Address: ev.Address, ContactAddress: ev.ContactAddress})
 		if errors.Is(err, store.ErrNotFound) {

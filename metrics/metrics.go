@@ -43,6 +43,8 @@ type Metrics struct {
 	messages      *prometheus.CounterVec
 	carrierCall   *prometheus.HistogramVec
 	attempts      *prometheus.CounterVec
+	claims        prometheus.Counter
+	claimedRows   prometheus.Counter
 	breaker       *prometheus.GaugeVec
 	decisions     *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
@@ -81,6 +83,16 @@ func New(reg prometheus.Registerer, stats func(ctx context.Context) (store.Outbo
 			Name:      "delivery_attempts_total",
 			Help:      "Delivery attempts by kind, channel, provider and outcome (ok, retryable, permanent, breaker_open, error); retries are the retryable ones.",
 		}, []string{"kind", "channel", "provider", "outcome"}),
+		claims: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "outbox_claims_total",
+			Help:      "Claim transactions the relay ran; near zero per second when there is nothing to deliver.",
+		}),
+		claimedRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "outbox_claimed_rows_total",
+			Help:      "Outbox rows claimed, including paced rows put back to their slot.",
+		}),
 		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace,
 			Name:      "breaker_state",
@@ -113,7 +125,7 @@ func New(reg prometheus.Registerer, stats func(ctx context.Context) (store.Outbo
 			Buckets:   prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.messages, m.carrierCall, m.attempts, m.breaker, m.decisions,
+	reg.MustRegister(m.messages, m.carrierCall, m.attempts, m.claims, m.claimedRows, m.breaker, m.decisions,
 		m.webhooks, m.reloads, m.httpRequests, m.httpDurations)
 	if stats != nil {
 		reg.MustRegister(newOutboxCollector(stats))
@@ -163,6 +175,13 @@ func (m *Metrics) Attempt(kind string, ch omnigate.Channel, provider string, out
 	outcome = oneOf(outcome, "error", "ok", "retryable", "permanent", "breaker_open")
 	m.carrierCall.WithLabelValues(kind, provider, outcome).Observe(d.Seconds())
 	m.attempts.WithLabelValues(kind, string(ch), provider, outcome).Inc()
+}
+
+// Claim counts one claim transaction and the rows it took. It implements
+// outbox.Observer.
+func (m *Metrics) Claim(rows int) {
+	m.claims.Inc()
+	m.claimedRows.Add(float64(rows))
 }
 
 // BreakerState sets the account's breaker gauge from gobreaker's state name: 0

@@ -1,42 +1,35 @@
 // Package outbox is the relay: it claims due outbox rows with a lease, hands messages to
-// their carrier and events to the platform, and records the outcome. Retries back off
-// exponentially with jitter (honouring Retry-After), one circuit breaker per carrier
-// account sheds load during an outage, and rows that exhaust their attempts become dead
-// letters. A new row wakes the relay at once; there is no polling sleep on the hot path.
+// their carrier and events to the platform, and records the outcome.
+//
+// Delivery promises at-least-once with a duplicate only when a process dies between a
+// carrier's acceptance and the commit of the result:
+//   - it claims only what its workers can start now (plus a small buffer), and never
+//     starts an attempt whose lease could end before the attempt's timeout;
+//   - a heartbeat extends the leases of every row in flight, and releases the leases of
+//     instances that stopped heartbeating, so rows in flight at a crash are due again
+//     within seconds;
+//   - recording a result is retried until it commits or the lease is provably lost;
+//   - it sleeps until the next claimable row is due, woken by commits and NOTIFY.
+//
+// Each concern of one attempt is a small Wrapper around a Sender (sender.go): policy
+// recheck, skipping what a receipt proved accepted, breaker, timeout, observation.
+// Carrier messages and platform events are two registered Senders.
 package outbox
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/cenkalti/backoff/v4"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/events"
 	"github.com/omnigate/omnigate/store"
 )
-
-// Verdict is the outcome of re-checking a message's time-based rules just before an
-// attempt.
-type Verdict struct {
-	Allow  bool
-	Tag    string // the carrier tag valid now (may differ from the one decided at enqueue)
-	Rule   string // for a denial: "policy_expired"
-	Reason string
-}
-
-// Observer receives what the relay did, for metrics. Every method may be nil-safe
-// no-ops; the zero Observer does nothing.
-type Observer interface {
-	Attempt(kind string, ch omnigate.Channel, provider string, outcome string, d time.Duration)
-	MessageStatus(m omnigate.Message, status omnigate.MessageStatus)
-	BreakerState(account string, state string)
-}
 
 // Config configures a Relay.
 type Config struct {
@@ -45,42 +38,88 @@ type Config struct {
 	// Events posts platform events; nil when no events.url is configured.
 	Events *events.Sink
 	// Owner names this relay in leases; unique per process.
-	Owner       string
-	Workers     int           // concurrent deliveries (default 8)
-	BatchSize   int           // rows per claim (default 128)
+	Owner   string
+	Workers int // concurrent deliveries (default 8)
+	// Buffer is how many claimed rows may wait for a free worker (default Workers/4,
+	// at least 1): enough to keep workers busy, never a backlog that outlives a lease.
+	Buffer int
+	// BatchSize caps the rows one claim takes (default 128).
+	BatchSize   int
 	Lease       time.Duration // default 30s
 	MaxAttempts int           // default 10
 	// InitialBackoff and MaxBackoff bound the exponential retry delay (defaults 1s, 10m).
 	InitialBackoff, MaxBackoff time.Duration
-	// AttemptTimeout bounds one carrier call (default 30s).
+	// AttemptTimeout bounds one attempt (default 10s, and at most Lease/3 by default).
+	// It must be at most half the lease.
 	AttemptTimeout time.Duration
+	// InstanceTimeout: an instance not heard from for this long is taken for dead and
+	// its leases are released (default 5s). Heartbeats go out several times within it.
+	InstanceTimeout time.Duration
 	// Recheck re-checks a message's time-based policy just before each attempt.
 	Recheck func(e store.Entry, now time.Time) Verdict
 	// Rate returns the per-sender pacing (messages per second, 0 = none) for a message.
 	Rate func(m omnigate.Message) float64
 	// StatusCallback builds the status-callback URL carrying a message id.
 	StatusCallback func(messageID string) string
-	Now            func() time.Time
-	Log            *slog.Logger
-	Observer       Observer
+	// Now is the business clock: due times, retries, windows. Leases and heartbeats
+	// always run on the wall clock, so a clock moved by hand never expires a lease.
+	Now      func() time.Time
+	Log      *slog.Logger
+	Observer Observer
+	// BreakerTimeout is how long an open breaker waits before it lets one attempt
+	// through to try the carrier again (default 10s).
+	BreakerTimeout time.Duration
+}
+
+// Validate reports a configuration the relay cannot keep its promises with.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil || c.Registry == nil {
+		errs = append(errs, errors.New("a store and an adapter registry are required"))
+	}
+	if c.Owner == "" {
+		errs = append(errs, errors.New("an owner name is required"))
+	}
+	if c.Lease > 0 && c.AttemptTimeout > c.Lease/2 {
+		errs = append(errs, fmt.Errorf("attempt timeout %v must be at most half the lease %v, so that an attempt always ends before its lease could", c.AttemptTimeout, c.Lease))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
 }
 
 // Relay delivers the outbox.
 type Relay struct {
-	cfg      Config
-	breakers sync.Map // account -> *gobreaker.CircuitBreaker[struct{}]
-	pacer    pacer
-	wake     chan struct{}
+	cfg       Config
+	senders   map[string]Sender
+	breakers  *Breakers
+	pace      func(omnigate.Message) (string, time.Duration)
+	slots     int
+	beatEvery time.Duration
+	fallback  time.Duration
+	wake      chan struct{}
+
+	mu       sync.Mutex
+	inflight map[int64]*flight
+
+	lastBeat atomic.Int64 // wall clock of the last heartbeat that committed, UnixNano
+	stopping atomic.Bool
+}
+
+// flight is a claimed row from claim to recorded result.
+type flight struct {
+	entry store.Entry
+	// Guarded by Relay.mu: the lease token, the lease's end as last extended, and
+	// whether the lease is provably lost.
+	token      string
+	leaseUntil time.Time
+	lost       bool
+	result     store.Result
 }
 
 // New returns a relay; Run starts it.
 func New(cfg Config) (*Relay, error) {
-	if cfg.Store == nil || cfg.Registry == nil {
-		return nil, errors.New("outbox: Store and Registry are required")
-	}
-	if cfg.Owner == "" {
-		return nil, errors.New("outbox: Owner is required")
-	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
@@ -92,20 +131,44 @@ func New(cfg Config) (*Relay, error) {
 		}
 	}
 	def(&cfg.Workers, 8)
+	def(&cfg.Buffer, max(1, cfg.Workers/4))
 	def(&cfg.BatchSize, 128)
 	def(&cfg.MaxAttempts, 10)
 	defd(&cfg.Lease, 30*time.Second)
 	defd(&cfg.InitialBackoff, time.Second)
 	defd(&cfg.MaxBackoff, 10*time.Minute)
-	defd(&cfg.AttemptTimeout, 30*time.Second)
+	defd(&cfg.AttemptTimeout, min(10*time.Second, cfg.Lease/3))
+	defd(&cfg.InstanceTimeout, 5*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{cfg: cfg, wake: make(chan struct{}, 1), pacer: pacer{next: map[string]time.Time{}}}, nil
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Relay{cfg: cfg, wake: make(chan struct{}, 1), inflight: map[int64]*flight{},
+		slots:     cfg.Workers + cfg.Buffer,
+		beatEvery: min(time.Second, cfg.Lease/4, cfg.InstanceTimeout/4),
+		fallback:  max(cfg.InstanceTimeout, time.Second),
+		pace:      Pacing(cfg.Rate),
+		breakers:  &Breakers{Log: cfg.Log, Observer: cfg.Observer, Timeout: cfg.BreakerTimeout},
+	}
+	carrier := carrierLabels(cfg.Registry)
+	r.senders = map[string]Sender{
+		store.KindDeliver: Chain(Carriers(cfg.Registry, cfg.StatusCallback),
+			SkipAccepted(), Recheck(cfg.Recheck, cfg.Now), Observe(cfg.Observer, "deliver", carrier),
+			r.breakers.Wrap(carrier), Timeout(cfg.AttemptTimeout)),
+		store.KindEvent: Chain(Events(cfg.Events),
+			Observe(cfg.Observer, "event", platformLabels), r.breakers.Wrap(platformLabels), Timeout(cfg.AttemptTimeout)),
+	}
+	return r, nil
 }
+
+// Register makes s deliver the outbox rows of kind, replacing the built-in sender.
+// Call it before Run.
+func (r *Relay) Register(kind string, s Sender) { r.senders[kind] = s }
 
 // Wake asks the relay to look for due rows now.
 func (r *Relay) Wake() {
@@ -115,87 +178,109 @@ func (r *Relay) Wake() {
 	}
 }
 
-// Run delivers until ctx is done, then stops claiming, lets in-flight attempts finish
-// within drain, records their outcomes and releases this relay's leases.
+// BreakerStates reports each account's breaker state, for metrics and readiness.
+func (r *Relay) BreakerStates() map[string]string { return r.breakers.States() }
+
+// Run delivers until ctx is done, then stops claiming, lets attempts in flight finish
+// within drain (rows claimed but not started are handed back), records their outcomes
+// and releases this relay's leases.
 func (r *Relay) Run(ctx context.Context, drain time.Duration) error {
-	work := make(chan store.Entry)
-	results := make(chan store.Result, r.cfg.Workers*2)
+	work := make(chan *flight, r.slots)
+	results := make(chan *flight, r.slots)
 	// Attempts run on their own context so that shutdown lets them finish (bounded
 	// by drain) instead of abandoning a carrier call half-way.
 	attemptCtx, cancelAttempts := context.WithCancel(context.Background())
 	defer cancelAttempts()
+	giveUp := make(chan struct{}) // closed when the drain deadline passes
+
+	// Register before the first claim, so that others see this instance alive.
+	r.beat(ctx)
+	keepCtx, stopKeeping := context.WithCancel(context.Background())
+	keeperDone := make(chan struct{})
+	go func() { defer close(keeperDone); r.keep(keepCtx) }()
 
 	var workers sync.WaitGroup
-	for i := 0; i < r.cfg.Workers; i++ {
+	for range r.cfg.Workers {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			for e := range work {
-				results <- r.attempt(attemptCtx, e)
+			for f := range work {
+				r.work(attemptCtx, f)
+				results <- f
 			}
 		}()
 	}
 	completerDone := make(chan struct{})
 	go func() {
 		defer close(completerDone)
-		r.complete(results)
+		r.complete(results, giveUp)
 	}()
 
 	r.claimLoop(ctx, work)
+	r.stopping.Store(true)
 	close(work)
+	deadline := time.AfterFunc(drain, func() { close(giveUp) })
+	defer deadline.Stop()
 
 	waited := make(chan struct{})
 	go func() { workers.Wait(); close(waited) }()
 	select {
 	case <-waited:
-	case <-time.After(drain):
+	case <-giveUp:
 		r.cfg.Log.Warn("outbox: drain deadline passed; abandoning in-flight attempts")
 		cancelAttempts()
 		<-waited
 	}
 	close(results)
 	<-completerDone
+	stopKeeping()
+	<-keeperDone
 	relCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return r.cfg.Store.Release(relCtx, r.cfg.Owner)
 }
 
-// inflight bounds claimed-but-unfinished rows so that a lease never waits long in a
-// queue before its attempt starts.
-func (r *Relay) claimLoop(ctx context.Context, work chan<- store.Entry) {
+// claimLoop claims what the workers can start, then sleeps until the next claimable
+// row is due, a commit or NOTIFY says there is more, or a worker frees up.
+func (r *Relay) claimLoop(ctx context.Context, work chan<- *flight) {
 	notify := r.cfg.Store.Notify()
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		select {
-		case <-ctx.Done():
+		if ctx.Err() != nil {
 			return
+		}
+		wait := r.fallback // rows another instance scheduled, a missed NOTIFY
+		free := min(r.slots-r.count(), r.cfg.BatchSize)
+		switch {
+		case free <= 0:
+			// Full: a finished row wakes us.
+		case !r.fresh():
+			// Our heartbeat is not getting through: we could not keep a lease alive.
+			wait = r.beatEvery
 		default:
-		}
-		now := r.cfg.Now()
-		es, err := r.cfg.Store.ClaimDue(ctx, r.cfg.Owner, now, r.cfg.Lease, r.cfg.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+			c, err := r.cfg.Store.ClaimDue(ctx, store.Claim{Owner: r.cfg.Owner, Now: r.cfg.Now(), LeaseNow: time.Now(),
+				Lease: r.cfg.Lease, Limit: free, Exclude: r.inflightIDs(), Pace: r.pace})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.cfg.Log.Error("outbox: claim failed", "err", err)
+				wait = time.Second
+				break
 			}
-			r.cfg.Log.Error("outbox: claim failed", "err", err)
-			es = nil
-		}
-		for _, e := range es {
-			select {
-			case work <- e:
-			case <-ctx.Done():
-				// Not started: give the lease back so another instance takes it at once.
-				return
+			if r.cfg.Observer != nil {
+				r.cfg.Observer.Claim(c.Rows)
 			}
-		}
-		if len(es) > 0 {
-			continue // there may be more due right now
-		}
-		wait := time.Second // a fallback for clock-driven rows another instance wrote
-		if due, ok, err := r.cfg.Store.NextDue(ctx); err == nil && ok {
-			if d := due.Sub(r.cfg.Now()); d < wait {
-				wait = max(d, time.Millisecond)
+			r.dispatch(c.Entries, work)
+			if c.Rows >= free {
+				continue // there may be more due right now
+			}
+			due, ok, err := r.cfg.Store.NextDue(ctx)
+			if err == nil && ok {
+				if d := due.Sub(r.cfg.Now()); d < wait {
+					wait = max(d, 2*time.Millisecond)
+				}
 			}
 		}
 		timer.Reset(wait)
@@ -215,286 +300,154 @@ func (r *Relay) claimLoop(ctx context.Context, work chan<- store.Entry) {
 	}
 }
 
+// dispatch records the claimed rows as in flight and hands them to the workers. The
+// channel never blocks: it holds as many rows as may be in flight.
+func (r *Relay) dispatch(es []store.Entry, work chan<- *flight) {
+	var fresh []*flight
+	r.mu.Lock()
+	for _, e := range es {
+		if _, ok := r.inflight[e.ID]; ok {
+			// Claims exclude our rows in flight; should one come back all the same, the
+			// attempt already running is the only one.
+			r.cfg.Log.Error("outbox: claimed a row already in flight; not attempting it twice", "entry", e.ID)
+			continue
+		}
+		f := &flight{entry: e, token: e.LeaseToken, leaseUntil: e.LeaseUntil}
+		r.inflight[e.ID] = f
+		fresh = append(fresh, f)
+	}
+	r.mu.Unlock()
+	for _, f := range fresh {
+		work <- f
+	}
+}
+
+func (r *Relay) inflightIDs() []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]int64, 0, len(r.inflight))
+	for id := range r.inflight {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (r *Relay) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.inflight)
+}
+
+// work runs one attempt, or hands the row back when it must not start: the relay is
+// stopping, or its lease could end before the attempt's timeout.
+func (r *Relay) work(ctx context.Context, f *flight) {
+	if r.stopping.Load() || !r.startable(f) {
+		f.result = r.giveBack(f.entry)
+		return
+	}
+	s, ok := r.senders[f.entry.Kind]
+	if !ok {
+		f.result = r.result(f.entry, adapters.Receipt{}, adapters.Permanent("unknown_kind", "no sender for outbox rows of kind "+f.entry.Kind, nil))
+		return
+	}
+	rc, err := s.Send(ctx, f.entry)
+	f.result = r.result(f.entry, rc, err)
+}
+
+// startable reports whether an attempt may start on f: the lease outlasts the attempt's
+// timeout with room to spare, and our heartbeat is getting through.
+func (r *Relay) startable(f *flight) bool {
+	r.mu.Lock()
+	until, lost := f.leaseUntil, f.lost
+	r.mu.Unlock()
+	margin := r.cfg.Lease / 10
+	return !lost && r.fresh() && time.Now().Add(r.cfg.AttemptTimeout+margin).Before(until)
+}
+
 // complete records results in batches: whatever has arrived is written in one
-// transaction, and finishing a row wakes the claimer, since the row may have been the
-// head its conversation's next message waited behind.
-func (r *Relay) complete(results <-chan store.Result) {
-	batch := make([]store.Result, 0, 256)
-	for res := range results {
-		batch = append(batch[:0], res)
+// transaction, retried until it commits or the leases are provably lost. Finishing a
+// row wakes the claimer: the row may have been the head its conversation's next
+// message waited behind, and a worker is free.
+func (r *Relay) complete(results <-chan *flight, giveUp <-chan struct{}) {
+	batch := make([]*flight, 0, 256)
+	for f := range results {
+		batch = append(batch[:0], f)
 	more:
 		for len(batch) < cap(batch) {
 			select {
-			case res, ok := <-results:
+			case f, ok := <-results:
 				if !ok {
 					break more
 				}
-				batch = append(batch, res)
+				batch = append(batch, f)
 			default:
 				break more
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		errs, err := r.cfg.Store.Complete(ctx, batch, r.cfg.Now())
-		cancel()
-		if err != nil {
-			// The leases will expire and the rows be attempted again: at-least-once.
-			r.cfg.Log.Error("outbox: recording results failed", "err", err, "rows", len(batch))
+		r.commit(batch, giveUp)
+		r.mu.Lock()
+		for _, f := range batch {
+			delete(r.inflight, f.entry.ID)
 		}
-		for i, e := range errs {
-			if errors.Is(e, store.ErrLeaseLost) {
-				r.cfg.Log.Warn("outbox: lease lost before the result was recorded", "entry", batch[i].EntryID)
-			}
-		}
+		r.mu.Unlock()
 		r.Wake()
 	}
 }
 
-// backoffFor returns the delay before attempt n+1 (n >= 1), with jitter.
-func (r *Relay) backoffFor(n int) time.Duration {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = r.cfg.InitialBackoff
-	b.MaxInterval = r.cfg.MaxBackoff
-	b.Multiplier = 2
-	b.RandomizationFactor = 0.5
-	b.MaxElapsedTime = 0
-	b.Reset()
-	d := b.NextBackOff()
-	for i := 1; i < n; i++ {
-		d = b.NextBackOff()
-	}
-	return d
-}
-
-func (r *Relay) breaker(account string) *gobreaker.CircuitBreaker[struct{}] {
-	if cb, ok := r.breakers.Load(account); ok {
-		return cb.(*gobreaker.CircuitBreaker[struct{}])
-	}
-	cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        account,
-		MaxRequests: 1,
-		Timeout:     10 * time.Second,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.ConsecutiveFailures >= 5
-		},
-		// Only a carrier that is down trips the breaker; a refused message is the
-		// message's problem, not the carrier's.
-		IsSuccessful: func(err error) bool {
-			var re *adapters.RetryableError
-			return err == nil || !errors.As(err, &re)
-		},
-		OnStateChange: func(name string, from, to gobreaker.State) {
-			r.cfg.Log.Warn("outbox: circuit breaker changed state", "account", name, "from", from.String(), "to", to.String())
-			if r.cfg.Observer != nil {
-				r.cfg.Observer.BreakerState(name, to.String())
+// commit records one batch. A batch that fails twice is split, so that one row the
+// store refuses cannot hold back the others.
+func (r *Relay) commit(batch []*flight, giveUp <-chan struct{}) {
+	results := make([]store.Result, len(batch))
+	wait := 10 * time.Millisecond
+	for try := 1; ; try++ {
+		lost := 0
+		r.mu.Lock()
+		for i, f := range batch {
+			results[i] = f.result
+			results[i].Token = f.token
+			if f.lost {
+				lost++
 			}
-		},
-	})
-	actual, _ := r.breakers.LoadOrStore(account, cb)
-	return actual.(*gobreaker.CircuitBreaker[struct{}])
-}
-
-// BreakerStates reports each account's breaker state, for metrics and readiness.
-func (r *Relay) BreakerStates() map[string]string {
-	out := map[string]string{}
-	r.breakers.Range(func(k, v any) bool {
-		out[k.(string)] = v.(*gobreaker.CircuitBreaker[struct{}]).State().String()
-		return true
-	})
-	return out
-}
-
-func (r *Relay) attempt(ctx context.Context, e store.Entry) store.Result {
-	if e.Kind == store.KindEvent {
-		return r.attemptEvent(ctx, e)
-	}
-	return r.attemptDelivery(ctx, e)
-}
-
-func (r *Relay) attemptEvent(ctx context.Context, e store.Entry) store.Result {
-	res := store.Result{EntryID: e.ID, Token: e.LeaseToken}
-	if r.cfg.Events == nil {
-		res.Outcome = store.Done // events were turned off after this one was written
-		return res
-	}
-	cb := r.breaker("platform")
-	start := time.Now()
-	actx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
-	_, err := cb.Execute(func() (struct{}, error) { return struct{}{}, r.cfg.Events.Post(actx, e.Payload) })
-	cancel()
-	r.observe("event", "", "platform", err, time.Since(start))
-	if err == nil {
-		res.Outcome = store.Done
-		return res
-	}
-	r.failure(&res, e, err, nil)
-	return res
-}
-
-func (r *Relay) attemptDelivery(ctx context.Context, e store.Entry) store.Result {
-	res := store.Result{EntryID: e.ID, Token: e.LeaseToken, MessageID: e.MessageID}
-	m := e.Message
-	if m == nil {
-		res.Outcome = store.Done // the message is gone; nothing to deliver
-		return res
-	}
-	now := r.cfg.Now()
-	tag := m.Tag
-	if r.cfg.Recheck != nil {
-		v := r.cfg.Recheck(e, now)
-		if !v.Allow {
-			res.Outcome = store.Done
-			res.Status = omnigate.StatusFailed
-			res.ErrorCode, res.ErrorMessage = v.Rule, v.Reason
-			r.statusEvent(&res, *m, now)
-			r.cfg.Log.Info("outbox: message expired before it could be sent", "message", m.ID, "rule", v.Rule)
-			return res
 		}
-		tag = v.Tag
-	}
-	if r.cfg.Rate != nil {
-		if at, ok := r.pacer.take(string(m.Channel)+"|"+m.From, r.cfg.Rate(*m), now); !ok {
-			res.Outcome, res.RetryAt, res.NoAttempt, res.Status = store.Retry, at, true, omnigate.StatusQueued
-			return res
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs, err := r.cfg.Store.Complete(ctx, results, r.cfg.Now())
+		cancel()
+		if err == nil {
+			for i, e := range errs {
+				if errors.Is(e, store.ErrLeaseLost) {
+					r.cfg.Log.Warn("outbox: lease lost before the result was recorded", "entry", batch[i].entry.ID)
+					continue
+				}
+				r.observeStatus(batch[i])
+			}
+			return
 		}
-	}
-	a, ok := r.cfg.Registry.For(m.Channel)
-	if !ok {
-		res.Outcome, res.Status = store.Done, omnigate.StatusFailed
-		res.ErrorCode, res.ErrorMessage = "no_carrier", "no carrier is configured for channel "+string(m.Channel)
-		r.statusEvent(&res, *m, now)
-		return res
-	}
-	out := adapters.Outbound{MessageID: m.ID, Channel: m.Channel, From: m.From, To: m.To, Text: m.Text,
-		Template: m.Template, Media: m.Media, Tag: tag}
-	if r.cfg.StatusCallback != nil {
-		out.StatusCallback = r.cfg.StatusCallback(m.ID)
-	}
-	cb := r.breaker(a.Account())
-	start := time.Now()
-	actx, cancel := context.WithTimeout(ctx, r.cfg.AttemptTimeout)
-	var rc adapters.Receipt
-	_, err := cb.Execute(func() (struct{}, error) {
-		var err error
-		rc, err = a.Send(actx, out)
-		return struct{}{}, err
-	})
-	cancel()
-	r.observe("deliver", m.Channel, a.Provider(), err, time.Since(start))
-	if err == nil {
-		res.Outcome = store.Done
-		res.Status = rc.Status
-		if res.Status == "" || res.Status.Rank() < omnigate.StatusSent.Rank() {
-			res.Status = omnigate.StatusSent
+		if lost == len(batch) {
+			r.cfg.Log.Warn("outbox: results not recorded; every lease of the batch is lost to another instance", "rows", len(batch), "err", err)
+			return
 		}
-		res.ProviderMessageID = rc.ProviderMessageID
-		r.statusEvent(&res, *m, r.cfg.Now())
-		return res
-	}
-	r.failure(&res, e, err, m)
-	return res
-}
-
-// failure turns an attempt's error into a retry, a failed message or a dead letter.
-func (r *Relay) failure(res *store.Result, e store.Entry, err error, m *omnigate.Message) {
-	now := r.cfg.Now()
-	res.Error = err.Error()
-	var re *adapters.RetryableError
-	var pe *adapters.PermanentError
-	switch {
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-		// The carrier is known to be down: wait without spending an attempt.
-		res.Outcome, res.RetryAt, res.NoAttempt = store.Retry, now.Add(r.cfg.InitialBackoff+time.Duration(e.ID%1000)*time.Millisecond), true
-		res.Status = omnigate.StatusQueued
-		return
-	case errors.As(err, &pe):
-		res.Outcome, res.Status = store.Done, omnigate.StatusFailed
-		res.ErrorCode, res.ErrorMessage = pe.Code, pe.Message
-		if m != nil {
-			r.statusEvent(res, *m, now)
+		if try >= 2 && len(batch) > 1 {
+			for _, f := range batch {
+				r.commit([]*flight{f}, giveUp)
+			}
+			return
 		}
-		r.cfg.Log.Info("outbox: permanent failure", "entry", e.ID, "message", e.MessageID, "code", pe.Code)
-		return
-	}
-	code, msg := "", err.Error()
-	var wait time.Duration
-	if errors.As(err, &re) {
-		code, msg, wait = re.Code, re.Message, re.RetryAfter
-	}
-	if e.Attempts >= r.cfg.MaxAttempts {
-		res.Outcome = store.Dead
-		res.Status, res.ErrorCode, res.ErrorMessage = omnigate.StatusFailed, code, msg
-		if m != nil {
-			r.statusEvent(res, *m, now)
+		r.cfg.Log.Error("outbox: recording results failed; retrying", "err", err, "rows", len(batch), "try", try)
+		select {
+		case <-time.After(wait):
+		case <-giveUp:
+			r.cfg.Log.Error("outbox: shutting down with results not recorded; their rows will be attempted again", "rows", len(batch))
+			return
 		}
-		r.cfg.Log.Warn("outbox: attempts exhausted; moved to dead letters", "entry", e.ID, "message", e.MessageID, "attempts", e.Attempts)
-		return
+		wait = min(wait*2, 2*time.Second)
 	}
-	res.Outcome = store.Retry
-	res.RetryAt = now.Add(max(r.backoffFor(e.Attempts), wait))
-	res.Status, res.ErrorCode, res.ErrorMessage = omnigate.StatusQueued, code, msg
-	r.cfg.Log.Debug("outbox: attempt failed; will retry", "entry", e.ID, "attempt", e.Attempts, "retry_at", res.RetryAt, "err", err)
 }
 
-// statusEvent adds the platform event for the message's new status to res.
-func (r *Relay) statusEvent(res *store.Result, m omnigate.Message, now time.Time) {
-	m.Status, m.ErrorCode, m.ErrorMessage = res.Status, res.ErrorCode, res.ErrorMessage
-	if res.ProviderMessageID != "" {
-		m.ProviderMessageID = res.ProviderMessageID
-	}
-	if r.cfg.Observer != nil {
-		r.cfg.Observer.MessageStatus(m, res.Status)
-	}
-	if r.cfg.Events == nil {
+func (r *Relay) observeStatus(f *flight) {
+	st := f.result.Status
+	if r.cfg.Observer == nil || f.entry.Message == nil || st == "" || st == omnigate.StatusQueued {
 		return
 	}
-	ev, err := events.Entry(events.TypeMessageStatus, m.ConversationID, events.Message(m), now)
-	if err != nil {
-		r.cfg.Log.Error("outbox: building status event", "err", err)
-		return
-	}
-	res.Events = append(res.Events, ev)
-}
-
-func (r *Relay) observe(kind string, ch omnigate.Channel, provider string, err error, d time.Duration) {
-	if r.cfg.Observer == nil {
-		return
-	}
-	outcome := "ok"
-	var re *adapters.RetryableError
-	var pe *adapters.PermanentError
-	switch {
-	case err == nil:
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-		outcome = "breaker_open"
-	case errors.As(err, &pe):
-		outcome = "permanent"
-	case errors.As(err, &re):
-		outcome = "retryable"
-	default:
-		outcome = "error"
-	}
-	r.cfg.Observer.Attempt(kind, ch, provider, outcome, d)
-}
-
-// pacer spaces sends per sender: a sender with rate N/s sends at most one message every
-// 1/N seconds. A message that must wait is retried at its slot; it never fails.
-type pacer struct {
-	mu   sync.Mutex
-	next map[string]time.Time
-}
-
-func (p *pacer) take(key string, perSecond float64, now time.Time) (time.Time, bool) {
-	if perSecond <= 0 {
-		return time.Time{}, true
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	interval := time.Duration(float64(time.Second) / perSecond)
-	at := p.next[key]
-	if at.After(now) {
-		return at, false
-	}
-	p.next[key] = now.Add(interval)
-	return time.Time{}, true
+	r.cfg.Observer.MessageStatus(*f.entry.Message, st)
 }

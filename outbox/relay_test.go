@@ -2,23 +2,19 @@ package outbox_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"go.uber.org/goleak"
 
 	"github.com/omnigate/omnigate"
@@ -27,6 +23,7 @@ import (
 	"github.com/omnigate/omnigate/outbox"
 	"github.com/omnigate/omnigate/store"
 	"github.com/omnigate/omnigate/store/sqlstore"
+	"github.com/omnigate/omnigate/store/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -36,56 +33,39 @@ func TestMain(m *testing.M) {
 const integration = "web-widget"
 
 func openSQLite(t *testing.T) store.Store {
+	st, _ := openSQLiteAt(t)
+	return st
+}
+
+// openSQLiteAt returns a store on a fresh SQLite file and the file's path.
+func openSQLiteAt(t *testing.T) (store.Store, string) {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), sqlstore.Options{})
+	path := filepath.Join(t.TempDir(), "omnigate.db")
+	db, err := sqlstore.Open(context.Background(), "sqlite://"+path, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	return db, path
 }
 
-var schemaSeq atomic.Int64
-
-// openPostgres returns a store in a fresh schema of the test database, or skips when
-// there is none (CI sets CI and fails instead).
+// openPostgres returns a store in a fresh schema, or skips when there is no server
+// (CI sets CI and fails instead).
 func openPostgres(t *testing.T) store.Store {
+	st, _ := openPostgresAt(t)
+	return st
+}
+
+// openPostgresAt returns a store in a fresh schema and a DSN that reaches that schema.
+func openPostgresAt(t *testing.T) (store.Store, string) {
 	t.Helper()
-	base := os.Getenv("OMNIGATE_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", base)
+	dsn := storetest.PostgresSchema(t)
+	db, err := sqlstore.Open(context.Background(), dsn, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
-	if err := admin.Ping(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PostgreSQL is not reachable: %v", err)
-		}
-		t.Skipf("PostgreSQL is not reachable: %v", err)
-	}
-	schema := fmt.Sprintf("outbox_%d_%d", os.Getpid(), schemaSeq.Add(1))
-	if _, err := admin.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	db, err := sqlstore.Open(context.Background(), base+sep+"search_path="+schema, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Close()
-		if a, err := sql.Open("pgx", base); err == nil {
-			a.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
-			a.Close()
-		}
-	})
-	return db
+	t.Cleanup(func() { db.Close() })
+	return db, dsn
 }
 
 // carrier is a fake open-messaging integration. answer decides each post's reply from
@@ -93,11 +73,13 @@ func openPostgres(t *testing.T) store.Store {
 type carrier struct {
 	answer func(id string, n int) (int, string)
 	delay  time.Duration // up to this much random delay before answering
+	hold   time.Duration // this much delay before answering
 
 	mu       sync.Mutex
 	posts    map[string]int
 	byTo     map[string][]string // contact -> texts in arrival order
 	received int
+	answered []time.Time // when each post was answered
 }
 
 func startCarrier(t *testing.T, c *carrier) *httptest.Server {
@@ -130,6 +112,10 @@ func startCarrier(t *testing.T, c *carrier) *httptest.Server {
 		if c.delay > 0 {
 			time.Sleep(time.Duration(rand.Int64N(int64(c.delay))))
 		}
+		time.Sleep(c.hold)
+		c.mu.Lock()
+		c.answered = append(c.answered, time.Now())
+		c.mu.Unlock()
 		code, body2 := http.StatusOK, ""
 		if c.answer != nil {
 			code, body2 = c.answer(m.ID, n)

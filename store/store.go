@@ -54,10 +54,100 @@ type Entry struct {
 	Payload    []byte
 	Attempts   int // including the attempt this claim is for
 	LeaseToken string
+	// LeaseUntil is when the lease ends unless the owner extends it (Heartbeat).
+	LeaseUntil time.Time
 	CreatedAt  time.Time
 	// For KindDeliver: the message and the facts of its conversation at claim time.
 	Message      *omnigate.Message
 	Conversation *omnigate.Conversation
+}
+
+// Claim asks for due outbox rows.
+type Claim struct {
+	Owner string
+	// Now is the business clock: rows whose due time is at or before it are due.
+	Now time.Time
+	// LeaseNow is the wall clock leases are measured with: a lease that ended at or
+	// before it is free, and the new lease runs until LeaseNow+Lease. Zero: Now.
+	LeaseNow time.Time
+	Lease    time.Duration
+	Limit    int
+	// Exclude lists rows the owner has in flight: never claimed again by it, even when
+	// their lease ran out (its next heartbeat extends them again).
+	Exclude []int64
+	// Pace returns the pacing of an outbound message's sender: a key naming the sender
+	// and the least interval between two of its deliveries (0: not paced). A paced row
+	// that has no slot yet is given the sender's next free slot as its due time, inside
+	// the claim's transaction, and is returned only when that slot is now; slots are
+	// kept in the database, so the spacing holds across every instance. A row claimed
+	// more than one interval after its slot (the relay fell behind) takes a new slot
+	// rather than go out in a burst. nil: no pacing.
+	Pace func(m omnigate.Message) (key string, interval time.Duration)
+}
+
+// Claimed is what a claim took.
+type Claimed struct {
+	// Entries are the rows to attempt now, oldest first.
+	Entries []Entry
+	// Rows counts every row the claim took, including paced rows it rescheduled to
+	// their slot. Rows below the limit means nothing more was due.
+	Rows int
+}
+
+// Heartbeat reports that a relay instance is alive.
+type Heartbeat struct {
+	Owner string
+	Now   time.Time // wall clock
+	// Extend lists the owner's rows in flight: their leases run on to LeaseUntil.
+	Extend     []int64
+	LeaseUntil time.Time
+	// DeadBefore: instances whose last heartbeat is older are taken for dead, and
+	// their leases are released so that others may claim the rows at once.
+	DeadBefore time.Time
+}
+
+// HeartbeatResult is what a heartbeat found.
+type HeartbeatResult struct {
+	// Known is false when the owner had no live registration: it is new, or others
+	// took it for dead and released its leases (every lease it held is lost).
+	Known bool
+	// Extended lists the rows of Extend whose lease the owner still held and extended.
+	Extended []int64
+	// Reaped counts leases of dead instances released.
+	Reaped int
+}
+
+// Receipt is a carrier's report on one of our outbound messages.
+type Receipt struct {
+	Channel omnigate.Channel
+	// MessageID is ours, when the carrier echoes it (the status-callback URL).
+	MessageID         string
+	ProviderMessageID string
+	Status            omnigate.MessageStatus
+	ErrorCode         string
+	ErrorMessage      string
+}
+
+// ReceiptOutcome is what a receipt did.
+type ReceiptOutcome struct {
+	// Message is the message the receipt names, as it stands after the receipt.
+	Message omnigate.Message
+	// Changed reports whether the receipt moved the message's status.
+	Changed bool
+	// Held reports that no message carries the carrier's id yet: the receipt was kept
+	// and is applied when the relay records that id.
+	Held bool
+	// Unknown reports that the receipt names nothing omnigate can find or hold.
+	Unknown bool
+}
+
+// Prune bounds what grows forever. Rows older than each cut-off are deleted, at most
+// Limit rows of each kind per call.
+type Prune struct {
+	InboundSeenBefore time.Time // carriers' message ids kept for dedupe
+	IdempotencyBefore time.Time // Idempotency-Key records
+	ReceiptsBefore    time.Time // held receipts no message ever claimed
+	Limit             int
 }
 
 // Outcome is what became of one attempt.
@@ -77,19 +167,26 @@ type Result struct {
 	Token   string
 	Outcome Outcome
 	RetryAt time.Time // for Retry
-	// NoAttempt gives the attempt back (for Retry): the row waited on pacing or an
-	// open circuit breaker and never reached a carrier.
+	// NoAttempt gives the attempt back (for Retry): the row waited on an open circuit
+	// breaker, or was never started, and never reached a carrier.
 	NoAttempt bool
 	Error     string // last error, for Retry and Dead
-	// Message update for KindDeliver rows (ignored when MessageID is empty). Status
-	// never moves backwards.
+	// Message update for KindDeliver rows (ignored when MessageID is empty). The relay
+	// only moves a message that is still queued or sending: a carrier's receipt that
+	// got there first wins. Status queued puts a sending message back for a retry; an
+	// empty Status leaves the status alone.
 	MessageID         string
+	Channel           omnigate.Channel
 	Status            omnigate.MessageStatus
 	ProviderMessageID string
 	ErrorCode         string
 	ErrorMessage      string
-	// Events to enqueue in the same transaction (status events for the platform).
+	// Events are enqueued in the same transaction when Status changed the message
+	// (the status event for the platform).
 	Events []NewEntry
+	// ReceiptEvent builds the platform event for a held receipt (one that overtook this
+	// result) applied with it; nil: none.
+	ReceiptEvent func(status omnigate.MessageStatus, errCode, errMsg string) (NewEntry, error)
 }
 
 // OutboxRow is an outbox row as operators see it.
@@ -154,15 +251,17 @@ type Tx interface {
 	InsertMessage(m omnigate.Message) error
 	Message(id string) (omnigate.Message, error)
 	MessageByProviderID(ch omnigate.Channel, providerID string) (omnigate.Message, error)
-	// SetMessageStatus moves the message forward to status (never backwards) and
-	// reports whether it changed.
+	// SetMessageStatus moves the message forward to status (never backwards, never out
+	// of failed or canceled) and reports whether it changed. The check and the write
+	// are one conditional statement, so concurrent receipts end on the highest status.
 	SetMessageStatus(id string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) (bool, error)
-	// SetProviderID records the carrier's id for our message.
-	SetProviderID(id, providerID string) error
-	// HoldReceipt keeps a receipt for a carrier message id no message has yet; it is
-	// applied when the relay records that id (Complete), so a receipt that overtakes our
-	// own commit is not lost.
-	HoldReceipt(ch omnigate.Channel, providerID string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) error
+	// ApplyReceipt applies a carrier's receipt to the message it names (by our id, else
+	// by the carrier's id), forward only. A receipt naming a carrier id that no message
+	// carries yet is held and applied when the relay records that id (Complete); the
+	// two serialise on the carrier id, so no interleaving leaves a held receipt behind.
+	// A receipt naming our id and a carrier id our message lacks records that id (the
+	// process died between the carrier's acceptance and our commit).
+	ApplyReceipt(r Receipt, now time.Time) (ReceiptOutcome, error)
 	// MarkDeleted removes a message's text from history (an unsend).
 	MarkDeleted(id string, now time.Time) error
 	// OutboundBefore lists the conversation's outbound messages created at or before t
@@ -202,20 +301,32 @@ type Store interface {
 	Conversations(ctx context.Context, ch omnigate.Channel, contactAddress string, limit int) ([]omnigate.Conversation, error)
 	// Contacts finds contacts on ch (all channels when empty) whose name or address
 	// starts with prefix (case-insensitive), ordered by channel and address, after the
-	// cursor (channel+"|"+address).
-	Contacts(ctx context.Context, ch omnigate.Channel, prefix, after string, limit int) ([]omnigate.Contact, error)
+	// cursor (channel+"|"+address). With queues non-nil, only contacts with a
+	// conversation in one of those queues are found (none when it is empty); nil
+	// finds contacts of every queue.
+	Contacts(ctx context.Context, ch omnigate.Channel, prefix, after string, queues []string, limit int) ([]omnigate.Contact, error)
 	QueueStats(ctx context.Context, queueID string, since time.Time) ([]QueueStat, error)
 
-	// ClaimDue leases up to limit due outbox rows to owner until now+lease. A row is due
-	// when its due time has passed, no live lease holds it, and it heads its FIFO key.
-	ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Entry, error)
+	// ClaimDue leases up to c.Limit due outbox rows to c.Owner. A row is due when its
+	// due time has passed, no live lease holds it, and it heads its FIFO key. Paced rows
+	// are scheduled to their sender's slot (see Claim.Pace).
+	ClaimDue(ctx context.Context, c Claim) (Claimed, error)
 	// Complete applies results in one transaction. The returned slice has one error per
-	// result: nil, or ErrLeaseLost when that row's lease no longer holds.
+	// result: nil, or ErrLeaseLost when that row's lease no longer holds. An error
+	// return means nothing was applied; the caller may try again with the same results.
 	Complete(ctx context.Context, results []Result, now time.Time) ([]error, error)
-	// Release gives back owner's leases (shutdown) so another worker may claim at once.
+	// Heartbeat records that an instance is alive, extends its leases on the rows it
+	// has in flight, and releases the leases of instances that stopped heartbeating.
+	Heartbeat(ctx context.Context, hb Heartbeat) (HeartbeatResult, error)
+	// Release gives back owner's leases and registration (shutdown) so another
+	// instance may claim its rows at once.
 	Release(ctx context.Context, owner string) error
-	// NextDue returns when the earliest pending row falls due, or ok false when none.
+	// NextDue returns when the earliest claimable row falls due: the head of its FIFO
+	// key, with no lease on it. ok is false when there is none.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
+	// Prune deletes expired dedupe keys, idempotency records and orphaned held
+	// receipts, in batches, and returns how many rows went.
+	Prune(ctx context.Context, p Prune) (int, error)
 	// Outbox lists rows with status after id, oldest first.
 	Outbox(ctx context.Context, status string, after int64, limit int) ([]OutboxRow, error)
 	// RetryDead makes a dead row pending again, due now, with its attempts reset.

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,7 +27,20 @@ var benchStores = []struct {
 	open func(testing.TB) *sqlstore.DB
 }{
 	{"sqlite", func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }},
+	// The default before synchronous=FULL, to measure what durability across power
+	// loss costs.
+	{"sqlite-sync-normal", func(tb testing.TB) *sqlstore.DB { return openSQLiteQuery(tb, "_pragma=synchronous(NORMAL)") }},
 	{"postgres", func(tb testing.TB) *sqlstore.DB { return OpenPostgres(tb) }},
+}
+
+func openSQLiteQuery(tb testing.TB, query string) *sqlstore.DB {
+	tb.Helper()
+	db, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(tb.TempDir(), "omnigate.db")+"?"+query, sqlstore.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
 }
 
 var benchSeq atomic.Int64
@@ -109,7 +123,8 @@ func BenchmarkClaimComplete(b *testing.B) {
 			done := 0
 			results := make([]store.Result, 0, 128)
 			for done < b.N {
-				es, err := db.ClaimDue(ctx, "bench", time.Now(), 30*time.Second, 128)
+				c, err := db.ClaimDue(ctx, store.Claim{Owner: "bench", Now: time.Now(), Lease: 30 * time.Second, Limit: 128})
+				es := c.Entries
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -119,7 +134,7 @@ func BenchmarkClaimComplete(b *testing.B) {
 				results = results[:0]
 				for _, e := range es {
 					results = append(results, store.Result{EntryID: e.ID, Token: e.LeaseToken, Outcome: store.Done,
-						MessageID: e.MessageID, Status: omnigate.StatusSent, ProviderMessageID: "SM" + e.MessageID})
+						MessageID: e.MessageID, Channel: e.Message.Channel, Status: omnigate.StatusSent, ProviderMessageID: "SM" + e.MessageID})
 				}
 				errs, err := db.Complete(ctx, results, time.Now())
 				if err != nil {

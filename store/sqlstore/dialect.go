@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,13 +25,32 @@ type dialect interface {
 	rebind(q string) string
 	// claimLock is appended to the claim's inner SELECT.
 	claimLock() string
+	// rowLock is appended to a SELECT whose rows the statement then updates, so that
+	// row locks are taken in the SELECT's order.
+	rowLock() string
 	// lockKey serialises transactions on one conversation key.
 	lockKey(ctx context.Context, tx *sql.Tx, key string) error
 	groupCommit() bool
 	retryable(err error) bool
 	// notifyInTx tells other instances that rows were enqueued (delivered at commit).
 	notifyInTx(ctx context.Context, tx *sql.Tx) error
+	// txOptions are every write transaction's options.
+	txOptions() *sql.TxOptions
+	// idList is a subquery yielding the ids of one parameter, which idListArg makes.
+	idList() string
+	idListArg(ids []int64) string
+	// textList is a subquery yielding the strings of one parameter, a JSON array.
+	textList() string
+	// records is a FROM item named alias whose rows are the objects of one parameter,
+	// a JSON array, with the columns cols: set-based statements send a whole batch in
+	// one parameter instead of one statement per row.
+	records(alias string, cols ...col) string
+	// lockKeys takes lockKey's lock for every key, in the order given, in one statement.
+	lockKeys(ctx context.Context, tx *sql.Tx, keys []string) error
 }
+
+// col is a column of a records row set.
+type col struct{ name, typ string }
 
 // listener is a dialect that can hear other instances' enqueues.
 type listener interface {
@@ -40,7 +60,10 @@ type listener interface {
 type sqliteDialect struct{}
 
 func openSQLite(path, query string) (w, r *sql.DB, err error) {
-	params := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	// synchronous(FULL): a 202 or a webhook acknowledgement must survive power loss,
+	// not only a crash. A DSN may lower it (?_pragma=synchronous(NORMAL)): later
+	// pragmas win.
+	params := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	if query != "" {
 		params += "&" + query
 	}
@@ -67,11 +90,16 @@ func (sqliteDialect) name() string                { return "sqlite" }
 func (sqliteDialect) gooseDialect() goose.Dialect { return goose.DialectSQLite3 }
 func (sqliteDialect) rebind(q string) string      { return q }
 func (sqliteDialect) claimLock() string           { return "" }
+func (sqliteDialect) rowLock() string             { return "" }
 func (sqliteDialect) groupCommit() bool           { return true }
 func (sqliteDialect) lockKey(context.Context, *sql.Tx, string) error {
 	return nil // write transactions are already serial (BEGIN IMMEDIATE, one writer)
 }
 func (sqliteDialect) notifyInTx(context.Context, *sql.Tx) error { return nil }
+func (sqliteDialect) txOptions() *sql.TxOptions                 { return nil }
+func (sqliteDialect) idList() string                            { return "SELECT value FROM json_each(?)" }
+func (sqliteDialect) textList() string                          { return "SELECT value FROM json_each(?)" }
+func (sqliteDialect) idListArg(ids []int64) string              { return joinIDs("[", ids, "]") }
 func (sqliteDialect) retryable(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -88,18 +116,32 @@ func openPostgres(dsn string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
+	// Ten connections keep two cores busy; PostgreSQL's default max_connections (100)
+	// then serves several instances with room for the operator's own sessions.
+	db.SetMaxOpenConns(10)
+	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
 }
 
 const notifyChannel = "omnigate_outbox"
 
-func (postgresDialect) name() string                { return "postgres" }
-func (postgresDialect) gooseDialect() goose.Dialect { return goose.DialectPostgres }
-func (postgresDialect) claimLock() string           { return " FOR UPDATE SKIP LOCKED" }
-func (postgresDialect) groupCommit() bool           { return false }
+func (postgresDialect) name() string                 { return "postgres" }
+func (postgresDialect) gooseDialect() goose.Dialect  { return goose.DialectPostgres }
+func (postgresDialect) claimLock() string            { return " FOR UPDATE SKIP LOCKED" }
+func (postgresDialect) rowLock() string              { return " FOR UPDATE" }
+func (postgresDialect) groupCommit() bool            { return false }
+func (postgresDialect) idList() string               { return "SELECT unnest(?::bigint[])" }
+func (postgresDialect) textList() string             { return "SELECT jsonb_array_elements_text(?::jsonb)" }
+func (postgresDialect) idListArg(ids []int64) string { return joinIDs("{", ids, "}") }
+
+// txOptions pins READ COMMITTED whatever the server's default: the conditional
+// updates and advisory locks that keep statuses monotonic and held receipts applied
+// are written for it, and a stricter level would only add serialisation failures.
+func (postgresDialect) txOptions() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+}
+
 func (postgresDialect) rebind(q string) string {
 	var b strings.Builder
 	n := 0
@@ -158,4 +200,60 @@ func listenOnce(ctx context.Context, dsn string, wake func()) error {
 		}
 		wake()
 	}
+}
+
+func joinIDs(open string, ids []int64, end string) string {
+	var b strings.Builder
+	b.WriteString(open)
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteString(end)
+	return b.String()
+}
+
+func (sqliteDialect) lockKeys(context.Context, *sql.Tx, []string) error {
+	return nil // write transactions are already serial
+}
+
+func (sqliteDialect) records(alias string, cols ...col) string {
+	var b strings.Builder
+	b.WriteString("(SELECT ")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "value->>'%s' AS %s", c.name, c.name)
+	}
+	b.WriteString(" FROM json_each(?)) AS " + alias)
+	return b.String()
+}
+
+func (postgresDialect) records(alias string, cols ...col) string {
+	var b strings.Builder
+	b.WriteString("jsonb_to_recordset(?::jsonb) AS " + alias + "(")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c.name + " " + c.typ)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func (postgresDialect) lockKeys(ctx context.Context, tx *sql.Tx, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	arg, err := json.Marshal(keys)
+	if err != nil {
+		return err
+	}
+	// The function scan yields the keys in array order, so the locks are taken in it.
+	_, err = tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM jsonb_array_elements_text($1::jsonb) AS k", string(arg))
+	return err
 }

@@ -1,11 +1,10 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
@@ -66,9 +65,18 @@ func likePrefix(s string) string {
 }
 
 // Contacts implements store.Store.
-func (db *DB) Contacts(ctx context.Context, ch omnigate.Channel, prefix, after string, limit int) ([]omnigate.Contact, error) {
+func (db *DB) Contacts(ctx context.Context, ch omnigate.Channel, prefix, after string, queues []string, limit int) ([]omnigate.Contact, error) {
 	p := likePrefix(prefix)
-	rows, err := db.r.QueryContext(ctx, db.q.contacts, string(ch), string(ch), p, likePrefix(strings.ToLower(prefix)), after, limit)
+	all := 0
+	if queues == nil {
+		all, queues = 1, []string{}
+	}
+	list, err := json.Marshal(queues)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.r.QueryContext(ctx, db.q.contacts, string(ch), string(ch), p, likePrefix(strings.ToLower(prefix)), after,
+		all, string(list), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -106,147 +114,6 @@ func (db *DB) QueueStats(ctx context.Context, queueID string, since time.Time) (
 		out[len(out)-1].Counts[status] = n
 	}
 	return out, rows.Err()
-}
-
-// ClaimDue implements store.Store.
-func (db *DB) ClaimDue(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]store.Entry, error) {
-	var out []store.Entry
-	err := db.Update(ctx, func(stx store.Tx) error {
-		t := stx.(*tx)
-		out = out[:0]
-		token := newToken()
-		rows, err := t.query(db.q.claim, owner, token, micros(now.Add(lease)), micros(now), micros(now), limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var e store.Entry
-			var created int64
-			if err := rows.Scan(&e.ID, &e.Kind, &e.FIFOKey, &e.MessageID, &e.Payload, &e.Attempts, &created); err != nil {
-				rows.Close()
-				return err
-			}
-			e.CreatedAt = fromMicros(created)
-			e.LeaseToken = token
-			out = append(out, e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for i := range out {
-			e := &out[i]
-			if e.Kind != store.KindDeliver || e.MessageID == "" {
-				continue
-			}
-			if _, err := t.exec(db.q.markSending, micros(now), e.MessageID); err != nil {
-				return err
-			}
-			var c omnigate.Conversation
-			var opened, inbound, activity int64
-			m, err := scanMessage(t.row(db.q.claimedMsgs, e.MessageID), convDest(&c, &opened, &inbound, &activity)...)
-			if err != nil {
-				return err
-			}
-			c.OpenedAt, c.LastInboundAt, c.LastActivityAt = fromMicros(opened), fromMicros(inbound), fromMicros(activity)
-			e.Message, e.Conversation = &m, &c
-		}
-		return nil
-	})
-	// RETURNING gives no order guarantee; the relay wants oldest first.
-	slices.SortFunc(out, func(a, b store.Entry) int { return cmp.Compare(a.ID, b.ID) })
-	return out, err
-}
-
-// Complete implements store.Store.
-func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Time) ([]error, error) {
-	errs := make([]error, len(results))
-	err := db.Update(ctx, func(stx store.Tx) error {
-		t := stx.(*tx)
-		for i, r := range results {
-			errs[i] = nil
-			var res sql.Result
-			var err error
-			switch r.Outcome {
-			case store.Done:
-				res, err = t.exec(db.q.completeDone, r.EntryID, r.Token)
-			case store.Retry:
-				giveBack := 0
-				if r.NoAttempt {
-					giveBack = 1
-				}
-				res, err = t.exec(db.q.completeRetry, micros(r.RetryAt), r.Error, giveBack, r.EntryID, r.Token)
-			case store.Dead:
-				res, err = t.exec(db.q.completeDead, r.Error, r.EntryID, r.Token)
-			default:
-				return errors.New("store: unknown outcome")
-			}
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				errs[i] = store.ErrLeaseLost
-				continue
-			}
-			if r.MessageID != "" {
-				if err := t.applyResult(r, now); err != nil {
-					return err
-				}
-			}
-			for _, e := range r.Events {
-				if err := t.Enqueue(e); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	return errs, err
-}
-
-func (t *tx) applyResult(r store.Result, now time.Time) error {
-	if r.Status == omnigate.StatusQueued {
-		giveBack := 0
-		if r.NoAttempt {
-			giveBack = 1
-		}
-		_, err := t.exec(t.db.q.msgRequeue, giveBack, r.ErrorCode, r.ErrorMessage, micros(now), r.MessageID)
-		return err
-	}
-	m, err := t.Message(r.MessageID)
-	if err != nil {
-		return err
-	}
-	status := r.Status
-	// A carrier receipt may have overtaken the relay's own commit: keep the furthest.
-	if m.Status.Rank() > status.Rank() && m.Status != omnigate.StatusSending {
-		status = m.Status
-	}
-	_, err = t.exec(t.db.q.msgResult, string(status), r.ProviderMessageID, r.ProviderMessageID, r.ErrorCode, r.ErrorMessage, micros(now), r.MessageID)
-	if err != nil || r.ProviderMessageID == "" {
-		return err
-	}
-	return t.applyHeldReceipts(m, r.ProviderMessageID, now)
-}
-
-// Release implements store.Store.
-func (db *DB) Release(ctx context.Context, owner string) error {
-	return db.Update(ctx, func(stx store.Tx) error {
-		_, err := stx.(*tx).exec(db.q.release, owner)
-		return err
-	})
-}
-
-// NextDue implements store.Store.
-func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var v sql.NullInt64
-	if err := db.r.QueryRowContext(ctx, db.q.nextDue).Scan(&v); err != nil {
-		return time.Time{}, false, err
-	}
-	if !v.Valid {
-		return time.Time{}, false, nil
-	}
-	return fromMicros(v.Int64), true, nil
 }
 
 // Outbox implements store.Store.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -34,6 +35,11 @@ type Options struct {
 	Dir string
 	// MaxBatch is how many Update calls SQLite folds into one transaction (default 256).
 	MaxBatch int
+	// Owner makes this process the SQLite database's only server (omnigate serve): it
+	// takes a lock file beside the database, refusing to open when another process
+	// holds it, and releases every lease left by a previous run at once, since no other
+	// process can be delivering them. PostgreSQL ignores it: instances heartbeat.
+	Owner bool
 }
 
 // DB is a store.Store on SQLite or PostgreSQL.
@@ -54,6 +60,7 @@ type DB struct {
 	closeMu sync.Once
 
 	listenCancel context.CancelFunc
+	lock         *os.File // SQLite owner's lock file
 }
 
 var _ store.Store = (*DB)(nil)
@@ -73,7 +80,27 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if db.lock != nil {
+		if err := db.recoverLeases(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
+}
+
+// recoverLeases releases every lease and registration a previous run left: the lock
+// proves no other process is delivering, so rows in flight at a crash are due again
+// now instead of after their lease.
+func (db *DB) recoverLeases(ctx context.Context) error {
+	return db.Update(ctx, func(stx store.Tx) error {
+		t := stx.(*tx)
+		if _, err := t.exec(db.q.releaseAll); err != nil {
+			return err
+		}
+		_, err := t.exec(db.q.dropInstances)
+		return err
+	})
 }
 
 // savepoint statements of the SQLite group commit.
@@ -169,8 +196,16 @@ func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		if path != ":memory:" && !filepath.IsAbs(path) && opt.Dir != "" {
 			path = filepath.Join(opt.Dir, path)
 		}
+		if opt.Owner && path != ":memory:" {
+			lock, err := lockFile(path)
+			if err != nil {
+				return nil, err
+			}
+			db.lock = lock
+		}
 		w, r, err := openSQLite(path, query)
 		if err != nil {
+			db.unlock()
 			return nil, err
 		}
 		db.d, db.w, db.r = sqliteDialect{}, w, r
@@ -188,6 +223,7 @@ func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		if db.r != db.w {
 			db.r.Close()
 		}
+		db.unlock()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	db.q = buildQueries(db.d)
@@ -278,7 +314,15 @@ func (db *DB) Close() error {
 			err = rerr
 		}
 	}
+	db.unlock()
 	return err
+}
+
+func (db *DB) unlock() {
+	if db.lock != nil {
+		db.lock.Close() // closing the descriptor drops the flock
+		db.lock = nil
+	}
 }
 
 // pending is one Update call waiting for the SQLite committer.
@@ -308,7 +352,7 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 
 func (db *DB) updateOne(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 0; ; attempt++ {
-		sqlTx, err := db.w.BeginTx(ctx, nil)
+		sqlTx, err := db.w.BeginTx(ctx, db.d.txOptions())
 		if err != nil {
 			return fmt.Errorf("store: begin: %w", err)
 		}
@@ -370,6 +414,12 @@ func (db *DB) drain() {
 	}
 }
 
+// commitBatch runs a batch of Update calls in one transaction. Every statement runs on
+// the committer's own context: a caller's cancelled context would interrupt SQLite
+// mid-statement, and an interrupted write inside a transaction rolls the whole
+// transaction back, failing every innocent caller of the batch. Instead a caller whose
+// context is done before or after its function ran has its own savepoint rolled back
+// and gets its context's error; the others commit.
 func (db *DB) commitBatch(batch []*pending) {
 	ctx := context.Background()
 	sqlTx, err := db.w.BeginTx(ctx, nil)
@@ -382,46 +432,38 @@ func (db *DB) commitBatch(batch []*pending) {
 	stmts := newTxStmts(db, sqlTx)
 	results := make([]error, len(batch))
 	enqueued := false
+	abort := func(err error) {
+		sqlTx.Rollback()
+		for _, p := range batch {
+			p.done <- fmt.Errorf("store: batch aborted: %w", err)
+		}
+	}
 	for i, p := range batch {
 		if err := p.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		if len(batch) == 1 {
-			t := &tx{db: db, tx: sqlTx, ctx: p.ctx, stmts: stmts}
-			results[i] = p.fn(t)
-			if results[i] != nil {
-				sqlTx.Rollback()
-				p.done <- results[i]
-				return
-			}
-			enqueued = t.enqueued
-			continue
-		}
 		if _, err := stmts.exec(ctx, spBegin); err != nil {
-			results[i] = err
-			continue
+			abort(err)
+			return
 		}
-		t := &tx{db: db, tx: sqlTx, ctx: p.ctx, stmts: stmts}
-		if err := p.fn(t); err != nil {
+		t := &tx{db: db, tx: sqlTx, ctx: ctx, stmts: stmts}
+		err := p.fn(t)
+		if err == nil {
+			err = p.ctx.Err() // the caller gave up while its writes ran
+		}
+		if err != nil {
 			results[i] = err
 			if _, rerr := stmts.exec(ctx, spRollback); rerr != nil {
-				// The transaction is unusable; fail the whole batch.
-				sqlTx.Rollback()
-				for j, q := range batch {
-					if j == i {
-						q.done <- err
-					} else {
-						q.done <- fmt.Errorf("store: batch aborted: %w", rerr)
-					}
-				}
+				abort(rerr)
 				return
 			}
 		} else if t.enqueued {
 			enqueued = true
 		}
-		if _, err := stmts.exec(ctx, spRelease); err != nil && results[i] == nil {
-			results[i] = err
+		if _, err := stmts.exec(ctx, spRelease); err != nil {
+			abort(err)
+			return
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {

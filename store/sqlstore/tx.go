@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,17 +16,28 @@ import (
 
 // queries holds the statements rebound for the dialect once, at open.
 type queries struct {
-	contact, upsertContact, optOut, optIn, optOuts                        string
-	latestConv, conv, insertConv, updateConv                              string
-	insertMsg, msg, msgByProvider, setStatus, setProvider, markDeleted    string
-	outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg            string
-	holdReceipt, heldReceipts, dropReceipts                               string
-	enqueue, seen, idem, idemBegin, idemFinish, idemDrop                  string
-	claim, claimedMsgs, markSending                                       string
-	completeDone, completeRetry, completeDead, msgResult, msgRequeue      string
-	release, nextDue, outboxList, retryDead, retryDeadMsg, statsPending   string
-	statsDead, statsOldest, convMsgs, convsOfContact, contacts, queueStat string
+	contact, upsertContact, optOut, optIn, optOuts                          string
+	latestConv, conv, insertConv, updateConv                                string
+	insertMsg, msg, msgByProvider, setStatus, setStatusErr, markDeleted     string
+	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg string
+	holdReceipt, heldReceipts, dropReceipts                                 string
+	enqueue, seen, idem, idemBegin, idemFinish, idemDrop                    string
+	claim, reserveSlot, reschedule                                          string
+	completeRetry, completeDead, msgRequeue                                 string
+	release, releaseAll, dropInstance, dropInstances, beat, register        string
+	extendLeases, reapInstances                                             string
+	nextDue, outboxList, retryDead, retryDeadMsg, statsPending              string
+	statsDead, statsOldest, convMsgs, convsOfContact, contacts, queueStat   string
+	pruneSeen, pruneIdem, pruneReceipts                                     string
+	// Set-based statements of the relay's hot path: one statement for a whole batch.
+	claimedMsgsIn, markSendingIn, doneIn, msgResultIn, setProviderIn, heldIn string
 }
+
+// rankSQL is omnigate.MessageStatus.Rank in SQL, so that "forward only" is decided by
+// the UPDATE itself: under READ COMMITTED a conditional UPDATE re-checks its WHERE
+// against the row as the concurrent writer left it, where a read-then-write would not.
+const rankSQL = `(CASE status WHEN 'queued' THEN 1 WHEN 'sending' THEN 2 WHEN 'sent' THEN 3
+	WHEN 'delivered' THEN 4 WHEN 'read' THEN 5 WHEN 'failed' THEN 6 WHEN 'canceled' THEN 6 ELSE 0 END)`
 
 const msgCols = `id, conversation_id, direction, channel, queue_id, from_address, to_address, body,
 	template, media, sender, principal_id, tag, status, attempts, provider_message_id,
@@ -58,9 +70,12 @@ func buildQueries(d dialect) queries {
 		insertMsg:     r(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		msg:           r(`SELECT ` + msgCols + ` FROM messages WHERE id = ?`),
 		msgByProvider: r(`SELECT ` + msgCols + ` FROM messages WHERE channel = ? AND provider_message_id = ? AND provider_message_id <> '' ORDER BY created_at LIMIT 1`),
-		setStatus:     r(`UPDATE messages SET status = ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ?`),
-		setProvider:   r(`UPDATE messages SET provider_message_id = ? WHERE id = ?`),
-		markDeleted:   r(`UPDATE messages SET body = '', media = '', deleted = 1, updated_at = ? WHERE id = ?`),
+		setStatus: r(`UPDATE messages SET status = ?, updated_at = ?
+			WHERE id = ? AND status NOT IN ('failed', 'canceled') AND ` + rankSQL + ` < ?`),
+		setStatusErr: r(`UPDATE messages SET status = ?, error_code = ?, error_message = ?, updated_at = ?
+			WHERE id = ? AND status NOT IN ('failed', 'canceled') AND ` + rankSQL + ` < ?`),
+		setProvider: r(`UPDATE messages SET provider_message_id = ? WHERE id = ? AND provider_message_id = ''`),
+		markDeleted: r(`UPDATE messages SET body = '', media = '', deleted = 1, updated_at = ? WHERE id = ?`),
 		outboundBefore: r(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ? AND direction = 'outbound'
 			AND created_at <= ? ORDER BY created_at`),
 		queuedOfConv:      r(`SELECT id FROM messages WHERE conversation_id = ? AND direction = 'outbound' AND status = 'queued' AND (? = '' OR principal_id = ?)`),
@@ -85,22 +100,59 @@ func buildQueries(d dialect) queries {
 			WHERE id IN (SELECT o.id FROM outbox o
 				WHERE o.status = 'pending' AND o.due_at <= ? AND o.lease_until <= ?
 				AND o.id = (SELECT MIN(p.id) FROM outbox p WHERE p.fifo_key = o.fifo_key AND p.status = 'pending')
+				AND o.id NOT IN (` + d.idList() + `)
 				ORDER BY o.due_at, o.id LIMIT ?` + d.claimLock() + `)
-			RETURNING id, kind, fifo_key, message_id, payload, attempts, created_at`),
-		markSending: r(`UPDATE messages SET status = CASE WHEN status = 'queued' THEN 'sending' ELSE status END,
-			attempts = attempts + 1, updated_at = ? WHERE id = ?`),
-		claimedMsgs: r(`SELECT ` + prefixed("m.", msgCols) + `, ` + prefixed("c.", convCols) + `
-			FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?`),
+			RETURNING id, kind, fifo_key, message_id, payload, attempts, slot, created_at`),
+		// One upsert takes n consecutive slots of a sender: the row lock serialises
+		// instances, and the sender's clock never runs behind now.
+		reserveSlot: r(`INSERT INTO pacing (sender, next_at) VALUES (?, ?) ON CONFLICT (sender) DO UPDATE SET
+			next_at = (CASE WHEN pacing.next_at > ? THEN pacing.next_at ELSE ? END) + ? RETURNING next_at`),
+		reschedule: r(`UPDATE outbox SET due_at = ?, slot = ?, lease_owner = '', lease_token = '', lease_until = 0,
+			attempts = attempts - 1 WHERE id = ?`),
 
-		completeDone:  r(`DELETE FROM outbox WHERE id = ? AND lease_token = ? AND status = 'pending'`),
-		completeRetry: r(`UPDATE outbox SET due_at = ?, last_error = ?, attempts = attempts - ?, lease_owner = '', lease_token = '', lease_until = 0 WHERE id = ? AND lease_token = ? AND status = 'pending'`),
+		completeRetry: r(`UPDATE outbox SET due_at = ?, last_error = ?, attempts = attempts - ?, slot = 0, lease_owner = '', lease_token = '', lease_until = 0 WHERE id = ? AND lease_token = ? AND status = 'pending'`),
 		completeDead:  r(`UPDATE outbox SET status = 'dead', last_error = ?, lease_owner = '', lease_token = '', lease_until = 0 WHERE id = ? AND lease_token = ? AND status = 'pending'`),
-		msgResult: r(`UPDATE messages SET status = ?, provider_message_id = CASE WHEN ? <> '' THEN ? ELSE provider_message_id END,
-			error_code = ?, error_message = ?, updated_at = ? WHERE id = ?`),
-		msgRequeue: r(`UPDATE messages SET status = 'queued', attempts = attempts - ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND status = 'sending'`),
+		msgRequeue:    r(`UPDATE messages SET status = 'queued', attempts = attempts - ?, error_code = ?, error_message = ?, updated_at = ? WHERE id = ? AND status = 'sending'`),
 
-		release:      r(`UPDATE outbox SET lease_owner = '', lease_token = '', lease_until = 0 WHERE lease_owner = ? AND status = 'pending'`),
-		nextDue:      r(`SELECT MIN(due_at) FROM outbox WHERE status = 'pending'`),
+		release:       r(`UPDATE outbox SET lease_owner = '', lease_token = '', lease_until = 0 WHERE lease_owner = ? AND lease_token <> '' AND status = 'pending'`),
+		releaseAll:    r(`UPDATE outbox SET lease_owner = '', lease_token = '', lease_until = 0 WHERE lease_token <> ''`),
+		dropInstance:  r(`DELETE FROM relay_instances WHERE owner = ?`),
+		dropInstances: r(`DELETE FROM relay_instances`),
+		beat:          r(`UPDATE relay_instances SET heartbeat_at = ? WHERE owner = ?`),
+		register:      r(`INSERT INTO relay_instances (owner, heartbeat_at, started_at) VALUES (?, ?, ?)`),
+		// Rows are locked in id order, as Complete takes them, so that a heartbeat and a
+		// Complete of the same instance cannot deadlock on PostgreSQL.
+		extendLeases: r(`UPDATE outbox SET lease_until = ? WHERE id IN (SELECT id FROM outbox WHERE lease_owner = ?
+			AND lease_token <> '' AND status = 'pending' AND id IN (` + d.idList() + `) ORDER BY id` + d.rowLock() + `) RETURNING id`),
+		reapInstances: r(`DELETE FROM relay_instances WHERE heartbeat_at < ? RETURNING owner`),
+		// The next claimable row: a FIFO head nobody holds. Leased rows are left out:
+		// their owner completes them and wakes, or they are reaped.
+		nextDue: r(`SELECT o.due_at FROM outbox o WHERE o.status = 'pending' AND o.lease_token = ''
+			AND o.id = (SELECT MIN(p.id) FROM outbox p WHERE p.fifo_key = o.fifo_key AND p.status = 'pending')
+			ORDER BY o.due_at LIMIT 1`),
+		claimedMsgsIn: r(`SELECT ` + prefixed("m.", msgCols) + `, ` + prefixed("c.", convCols) + `
+			FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN (` + d.textList() + `)`),
+		markSendingIn: r(`UPDATE messages SET status = CASE WHEN status = 'queued' THEN 'sending' ELSE status END,
+			attempts = attempts + 1, updated_at = ? WHERE id IN (` + d.textList() + `)`),
+		// Rows are locked in id order, as a heartbeat locks them (see extendLeases).
+		doneIn: r(`DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'pending' AND (o.id, o.lease_token) IN
+			(SELECT r.eid, r.token FROM ` + d.records("r", col{"eid", "bigint"}, col{"token", "text"}) + `) ORDER BY o.id` + d.rowLock() + `) RETURNING id`),
+		// The relay moves only a message still in its hands: a receipt that got there
+		// first (sent, delivered, read, failed) is the carrier's word and stands.
+		msgResultIn: r(`UPDATE messages SET status = r.status, error_code = r.code, error_message = r.msg, updated_at = ?
+			FROM ` + d.records("r", col{"mid", "text"}, col{"status", "text"}, col{"code", "text"}, col{"msg", "text"}) + `
+			WHERE messages.id = r.mid AND messages.status IN ('queued', 'sending') RETURNING id`),
+		setProviderIn: r(`UPDATE messages SET provider_message_id = r.pid
+			FROM ` + d.records("r", col{"mid", "text"}, col{"pid", "text"}) + `
+			WHERE messages.id = r.mid AND messages.provider_message_id = ''`),
+		heldIn: r(`SELECT DISTINCT channel, provider_message_id FROM early_receipts WHERE (channel, provider_message_id) IN
+			(SELECT r.ch, r.pid FROM ` + d.records("r", col{"ch", "text"}, col{"pid", "text"}) + `)`),
+		pruneSeen: r(`DELETE FROM inbound_seen WHERE (provider, provider_message_id) IN
+			(SELECT provider, provider_message_id FROM inbound_seen WHERE seen_at < ? LIMIT ?)`),
+		pruneIdem: r(`DELETE FROM idempotency WHERE (principal_id, key) IN
+			(SELECT principal_id, key FROM idempotency WHERE created_at < ? LIMIT ?)`),
+		pruneReceipts: r(`DELETE FROM early_receipts WHERE (channel, provider_message_id, status) IN
+			(SELECT channel, provider_message_id, status FROM early_receipts WHERE received_at < ? LIMIT ?)`),
 		outboxList:   r(`SELECT id, kind, status, message_id, fifo_key, attempts, due_at, last_error, created_at FROM outbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?`),
 		retryDead:    r(`UPDATE outbox SET status = 'pending', due_at = ?, attempts = 0, last_error = '' WHERE id = ? AND status = 'dead' RETURNING message_id`),
 		retryDeadMsg: r(`UPDATE messages SET status = 'queued', error_code = '', error_message = '', updated_at = ? WHERE id = ?`),
@@ -112,7 +164,10 @@ func buildQueries(d dialect) queries {
 		convsOfContact: r(`SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND contact_address = ? ORDER BY last_activity_at DESC LIMIT ?`),
 		contacts: r(`SELECT channel, address, name, updated_at FROM contacts
 			WHERE (? = '' OR channel = ?) AND (address LIKE ? ESCAPE '\' OR name_lower LIKE ? ESCAPE '\')
-			AND (channel || '|' || address) > ? ORDER BY channel, address LIMIT ?`),
+			AND (channel || '|' || address) > ?
+			AND (? = 1 OR EXISTS (SELECT 1 FROM conversations c WHERE c.channel = contacts.channel
+				AND c.contact_address = contacts.address AND c.queue_id IN (` + d.textList() + `)))
+			ORDER BY channel, address LIMIT ?`),
 		queueStat: r(`SELECT channel, status, COUNT(*) FROM messages WHERE queue_id = ? AND direction = 'outbound' AND created_at >= ?
 			GROUP BY channel, status ORDER BY channel, status`),
 	}
@@ -319,36 +374,94 @@ func (t *tx) MessageByProviderID(ch omnigate.Channel, providerID string) (omniga
 }
 
 func (t *tx) SetMessageStatus(id string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) (bool, error) {
-	m, err := t.Message(id)
+	var res sql.Result
+	var err error
+	if errCode == "" && errMsg == "" {
+		res, err = t.exec(t.db.q.setStatus, string(status), micros(now), id, status.Rank())
+	} else {
+		res, err = t.exec(t.db.q.setStatusErr, string(status), errCode, errMsg, micros(now), id, status.Rank())
+	}
 	if err != nil {
 		return false, err
 	}
-	if m.Status.Final() || status.Rank() <= m.Status.Rank() {
-		return false, nil
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// lockProviderID serialises the transactions that look for, hold, record or apply
+// receipts of one carrier message id (PostgreSQL; SQLite is serial already).
+func (t *tx) lockProviderID(ch omnigate.Channel, providerID string) error {
+	return t.db.d.lockKey(t.ctx, t.tx, "pid|"+string(ch)+"|"+providerID)
+}
+
+func (t *tx) ApplyReceipt(r store.Receipt, now time.Time) (store.ReceiptOutcome, error) {
+	var out store.ReceiptOutcome
+	var m omnigate.Message
+	err := store.ErrNotFound
+	if r.MessageID != "" {
+		m, err = t.Message(r.MessageID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return out, err
+		}
 	}
-	if errCode == "" && errMsg == "" {
-		errCode, errMsg = m.ErrorCode, m.ErrorMessage
+	reread := false
+	switch {
+	case err == nil && r.ProviderMessageID != "" && m.ProviderMessageID == "":
+		// Our id and a carrier id we never recorded: the process died between the
+		// carrier's acceptance and our commit. Record it, and apply anything held for it.
+		if err := t.lockProviderID(m.Channel, r.ProviderMessageID); err != nil {
+			return out, err
+		}
+		applied, err := t.recordProviderID(m, r.ProviderMessageID, now, nil)
+		if err != nil {
+			return out, err
+		}
+		m.ProviderMessageID = r.ProviderMessageID
+		reread = applied
+	case err != nil:
+		if r.ProviderMessageID == "" {
+			out.Unknown = true
+			return out, nil
+		}
+		if err := t.lockProviderID(r.Channel, r.ProviderMessageID); err != nil {
+			return out, err
+		}
+		// Read after the lock: a relay that recorded this id committed before we got it.
+		m, err = t.MessageByProviderID(r.Channel, r.ProviderMessageID)
+		if errors.Is(err, store.ErrNotFound) {
+			// Likely our own send whose carrier id is not committed yet.
+			out.Held = true
+			_, err := t.exec(t.db.q.holdReceipt, string(r.Channel), r.ProviderMessageID, string(r.Status), r.ErrorCode, r.ErrorMessage, micros(now))
+			return out, err
+		}
+		if err != nil {
+			return out, err
+		}
 	}
-	_, err = t.exec(t.db.q.setStatus, string(status), errCode, errMsg, micros(now), id)
-	return err == nil, err
-}
-
-func (t *tx) SetProviderID(id, providerID string) error {
-	_, err := t.exec(t.db.q.setProvider, providerID, id)
-	return err
-}
-
-func (t *tx) HoldReceipt(ch omnigate.Channel, providerID string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) error {
-	_, err := t.exec(t.db.q.holdReceipt, string(ch), providerID, string(status), errCode, errMsg, micros(now))
-	return err
-}
-
-// applyHeldReceipts applies receipts that arrived before the message's carrier id was
-// recorded.
-func (t *tx) applyHeldReceipts(m omnigate.Message, providerID string, now time.Time) error {
-	rows, err := t.tx.QueryContext(t.ctx, t.db.q.heldReceipts, string(m.Channel), providerID)
+	changed, err := t.SetMessageStatus(m.ID, r.Status, r.ErrorCode, r.ErrorMessage, now)
 	if err != nil {
-		return err
+		return out, err
+	}
+	if changed || reread {
+		if m, err = t.Message(m.ID); err != nil {
+			return out, err
+		}
+	}
+	out.Message, out.Changed = m, changed
+	return out, nil
+}
+
+// recordProviderID records the carrier's id for m (the caller holds the id's lock)
+// and applies the receipts held for it, each through event when it moves the status.
+// It reports whether a held receipt moved the status.
+func (t *tx) recordProviderID(m omnigate.Message, providerID string, now time.Time,
+	event func(status omnigate.MessageStatus, errCode, errMsg string) (store.NewEntry, error)) (bool, error) {
+	if _, err := t.exec(t.db.q.setProvider, providerID, m.ID); err != nil {
+		return false, err
+	}
+	rows, err := t.query(t.db.q.heldReceipts, string(m.Channel), providerID)
+	if err != nil {
+		return false, err
 	}
 	type held struct{ status, code, msg string }
 	var hs []held
@@ -356,21 +469,41 @@ func (t *tx) applyHeldReceipts(m omnigate.Message, providerID string, now time.T
 		var h held
 		if err := rows.Scan(&h.status, &h.code, &h.msg); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		hs = append(hs, h)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil || len(hs) == 0 {
-		return err
+		return false, err
 	}
+	// Apply in rank order, so each step is forward and its event in order.
+	slices.SortFunc(hs, func(a, b held) int {
+		return omnigate.MessageStatus(a.status).Rank() - omnigate.MessageStatus(b.status).Rank()
+	})
+	moved := false
 	for _, h := range hs {
-		if _, err := t.SetMessageStatus(m.ID, omnigate.MessageStatus(h.status), h.code, h.msg, now); err != nil {
-			return err
+		st := omnigate.MessageStatus(h.status)
+		changed, err := t.SetMessageStatus(m.ID, st, h.code, h.msg, now)
+		if err != nil {
+			return false, err
+		}
+		if !changed {
+			continue
+		}
+		moved = true
+		if event != nil {
+			e, err := event(st, h.code, h.msg)
+			if err != nil {
+				return false, err
+			}
+			if err := t.Enqueue(e); err != nil {
+				return false, err
+			}
 		}
 	}
 	_, err = t.exec(t.db.q.dropReceipts, string(m.Channel), providerID)
-	return err
+	return moved, err
 }
 
 func (t *tx) MarkDeleted(id string, now time.Time) error {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"cancel queued spares leased rows", testCancelQueued},
 		{"contacts search and opt-outs", testContacts},
 		{"a receipt that overtakes the commit is applied", testHeldReceipt},
+		{"a receipt before Complete keeps its status and Complete's event is dropped", testReceiptBeforeComplete},
+		{"receipt and Complete race: the highest status wins, nothing is left held", testReceiptCompleteRace},
+		{"two receipts race: the highest status wins", testReceiptsRace},
+		{"a cancelled caller in a group commit fails alone", testCancelledCallerFailsAlone},
+		{"heartbeats extend leases in flight", testHeartbeatExtends},
+		{"a dead instance's leases are released by the living", testReapDeadInstance},
+		{"paced rows get distinct slots across concurrent claims", testPacingSlots},
+		{"a paced row claimed long after its slot takes a new one", testPacingLateReslot},
+		{"a claim never takes back the owner's own rows in flight", testClaimExcludes},
+		{"next due ignores leased heads and rows behind them", testNextDueClaimable},
+		{"prune deletes old dedupe keys, idempotency records and held receipts", testPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,7 +143,7 @@ func testFIFO(t *testing.T, s store.Store) {
 	seed(t, s, "a", 3)
 	seed(t, s, "b", 2)
 	now := t0.Add(time.Second)
-	es, err := s.ClaimDue(ctx(), "w1", now, time.Minute, 10)
+	es, err := claim(t, s, "w1", now, time.Minute, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,14 +154,14 @@ func testFIFO(t *testing.T, s store.Store) {
 		t.Fatalf("claimed entry lacks its message: %+v", es[0])
 	}
 	// Nothing more while the heads are leased.
-	if more, _ := s.ClaimDue(ctx(), "w2", now, time.Minute, 10); len(more) != 0 {
+	if more, _ := claim(t, s, "w2", now, time.Minute, 10); len(more) != 0 {
 		t.Fatalf("claimed %v behind leased heads", ids(more))
 	}
 	if _, err := s.Complete(ctx(), []store.Result{{EntryID: es[0].ID, Token: es[0].LeaseToken, Outcome: store.Done,
-		MessageID: "a-m000", Status: omnigate.StatusSent, ProviderMessageID: "SM1"}}, now); err != nil {
+		MessageID: "a-m000", Channel: omnigate.SMS, Status: omnigate.StatusSent, ProviderMessageID: "SM1"}}, now); err != nil {
 		t.Fatal(err)
 	}
-	next, err := s.ClaimDue(ctx(), "w2", now, time.Minute, 10)
+	next, err := claim(t, s, "w2", now, time.Minute, 10)
 	if err != nil || len(next) != 1 || next[0].MessageID != "a-m001" {
 		t.Fatalf("after completing a's head: %v, %v", ids(next), err)
 	}
@@ -173,13 +185,13 @@ func ids(es []store.Entry) []string {
 
 func testLeaseToken(t *testing.T, s store.Store) {
 	seed(t, s, "a", 1)
-	stale, err := s.ClaimDue(ctx(), "w1", t0, time.Second, 1)
+	stale, err := claim(t, s, "w1", t0, time.Second, 1)
 	if err != nil || len(stale) != 1 {
 		t.Fatalf("claim: %v %v", stale, err)
 	}
 	// The lease runs out; another worker takes the row.
 	later := t0.Add(2 * time.Second)
-	fresh, err := s.ClaimDue(ctx(), "w2", later, time.Minute, 1)
+	fresh, err := claim(t, s, "w2", later, time.Minute, 1)
 	if err != nil || len(fresh) != 1 {
 		t.Fatalf("re-claim after expiry: %v %v", fresh, err)
 	}
@@ -208,7 +220,7 @@ func testLeaseToken(t *testing.T, s store.Store) {
 
 func testRetryDead(t *testing.T, s store.Store) {
 	seed(t, s, "a", 2)
-	es, _ := s.ClaimDue(ctx(), "w", t0, time.Minute, 5)
+	es, _ := claim(t, s, "w", t0, time.Minute, 5)
 	retryAt := t0.Add(time.Minute)
 	s.Complete(ctx(), []store.Result{{EntryID: es[0].ID, Token: es[0].LeaseToken, Outcome: store.Retry, RetryAt: retryAt,
 		Error: "503", MessageID: "a-m000", Status: omnigate.StatusQueued}}, t0)
@@ -216,13 +228,13 @@ func testRetryDead(t *testing.T, s store.Store) {
 		t.Errorf("retried message status = %s, want queued", m.Status)
 	}
 	// The head waits for its retry, and so does everything behind it.
-	if got, _ := s.ClaimDue(ctx(), "w", t0.Add(time.Second), time.Minute, 5); len(got) != 0 {
+	if got, _ := claim(t, s, "w", t0.Add(time.Second), time.Minute, 5); len(got) != 0 {
 		t.Fatalf("claimed %v before the head's retry time", ids(got))
 	}
 	if due, ok, _ := s.NextDue(ctx()); !ok || !due.Before(retryAt.Add(time.Millisecond)) {
 		t.Errorf("NextDue = %v %v", due, ok)
 	}
-	es, _ = s.ClaimDue(ctx(), "w", retryAt, time.Minute, 5)
+	es, _ = claim(t, s, "w", retryAt, time.Minute, 5)
 	if len(es) != 1 || es[0].Attempts != 2 {
 		t.Fatalf("retry claim = %+v", es)
 	}
@@ -233,7 +245,7 @@ func testRetryDead(t *testing.T, s store.Store) {
 		t.Fatalf("dead letters = %+v, %v", dead, err)
 	}
 	// A dead head no longer blocks its key.
-	es, _ = s.ClaimDue(ctx(), "w", retryAt, time.Minute, 5)
+	es, _ = claim(t, s, "w", retryAt, time.Minute, 5)
 	if len(es) != 1 || es[0].MessageID != "a-m001" {
 		t.Fatalf("after dead head: %v", ids(es))
 	}
@@ -364,7 +376,7 @@ func testUpdateIsolation(t *testing.T, s store.Store) {
 
 func testCancelQueued(t *testing.T, s store.Store) {
 	seed(t, s, "a", 3)
-	es, _ := s.ClaimDue(ctx(), "w", t0, time.Minute, 5) // a-m000 is in flight
+	es, _ := claim(t, s, "w", t0, time.Minute, 5) // a-m000 is in flight
 	if len(es) != 1 {
 		t.Fatalf("claim = %v", ids(es))
 	}
@@ -385,7 +397,7 @@ func testCancelQueued(t *testing.T, s store.Store) {
 		}
 	}
 	s.Complete(ctx(), []store.Result{{EntryID: es[0].ID, Token: es[0].LeaseToken, Outcome: store.Done, MessageID: "a-m000", Status: omnigate.StatusSent}}, t0)
-	if more, _ := s.ClaimDue(ctx(), "w", t0.Add(time.Hour), time.Minute, 5); len(more) != 0 {
+	if more, _ := claim(t, s, "w", t0.Add(time.Hour), time.Minute, 5); len(more) != 0 {
 		t.Errorf("canceled messages still claimable: %v", ids(more))
 	}
 }
@@ -410,21 +422,57 @@ func testContacts(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Contacts(ctx(), omnigate.SMS, "ann", "", 10)
+	got, _ := s.Contacts(ctx(), omnigate.SMS, "ann", "", nil, 10)
 	if len(got) != 1 || got[0].Name != "Ann Smith" {
 		t.Errorf("by name = %+v", got)
 	}
-	got, _ = s.Contacts(ctx(), omnigate.SMS, "+1415555", "", 10)
+	got, _ = s.Contacts(ctx(), omnigate.SMS, "+1415555", "", nil, 10)
 	if len(got) != 2 {
 		t.Errorf("by address prefix = %+v", got)
 	}
-	got, _ = s.Contacts(ctx(), omnigate.SMS, "+1415555", "sms|+14155550100", 10)
+	got, _ = s.Contacts(ctx(), omnigate.SMS, "+1415555", "sms|+14155550100", nil, 10)
 	if len(got) != 1 || got[0].Address != "+14155550199" {
 		t.Errorf("after cursor = %+v", got)
 	}
-	got, _ = s.Contacts(ctx(), omnigate.SMS, "%", "", 10)
+	got, _ = s.Contacts(ctx(), omnigate.SMS, "%", "", nil, 10)
 	if len(got) != 0 {
 		t.Errorf("a %% prefix is literal: %+v", got)
+	}
+	// Limited to queues: only contacts with a conversation in one of them.
+	err = s.Update(ctx(), func(tx store.Tx) error {
+		for i, c := range []struct{ contact, queue string }{{"+14155550100", "support"}, {"+14155550199", "billing"}} {
+			if err := tx.InsertConversation(omnigate.Conversation{ID: fmt.Sprintf("conv_contacts_%d", i), Channel: omnigate.SMS,
+				QueueID: c.queue, Address: "+15550001111", ContactAddress: c.contact, State: omnigate.StateQueued,
+				OpenedAt: t0, LastActivityAt: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		queues []string
+		want   []string
+	}{
+		{nil, []string{"+14155550100", "+14155550199"}},
+		{[]string{"support"}, []string{"+14155550100"}},
+		{[]string{"billing", "support"}, []string{"+14155550100", "+14155550199"}},
+		{[]string{"sales"}, nil},
+		{[]string{}, nil},
+	} {
+		got, err := s.Contacts(ctx(), "", "+1415555", "", tc.queues, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var addrs []string
+		for _, c := range got {
+			addrs = append(addrs, c.Address)
+		}
+		if !slices.Equal(addrs, tc.want) {
+			t.Errorf("contacts of queues %q = %v, want %v", tc.queues, addrs, tc.want)
+		}
 	}
 	var c omnigate.Contact
 	s.Update(ctx(), func(tx store.Tx) error { c, err = tx.Contact(omnigate.SMS, "+14155550100"); return err })
@@ -440,20 +488,459 @@ func testContacts(t *testing.T, s store.Store) {
 	}
 }
 
+// claim claims up to limit rows for owner, unpaced, with the lease measured on now.
+func claim(t *testing.T, s store.Store, owner string, now time.Time, lease time.Duration, limit int) ([]store.Entry, error) {
+	t.Helper()
+	c, err := s.ClaimDue(ctx(), store.Claim{Owner: owner, Now: now, Lease: lease, Limit: limit})
+	return c.Entries, err
+}
+
+// receipt applies r in its own transaction.
+func receipt(t *testing.T, s store.Store, r store.Receipt) store.ReceiptOutcome {
+	t.Helper()
+	var out store.ReceiptOutcome
+	if err := s.Update(ctx(), func(tx store.Tx) error {
+		var err error
+		out, err = tx.ApplyReceipt(r, t0)
+		return err
+	}); err != nil {
+		t.Fatalf("receipt %+v: %v", r, err)
+	}
+	return out
+}
+
+// heldLeft counts held receipts that nothing applied.
+func heldLeft(t *testing.T, s store.Store) int {
+	t.Helper()
+	n, err := s.Prune(ctx(), store.Prune{ReceiptsBefore: t0.Add(1000 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func testHeldReceipt(t *testing.T, s store.Store) {
 	seed(t, s, "a", 1)
 	// The carrier's "delivered" overtakes the relay's commit of the carrier id.
-	if err := s.Update(ctx(), func(tx store.Tx) error {
-		return tx.HoldReceipt(omnigate.SMS, "SM9", omnigate.StatusDelivered, "", "", t0)
-	}); err != nil {
-		t.Fatal(err)
+	if out := receipt(t, s, store.Receipt{Channel: omnigate.SMS, ProviderMessageID: "SM9", Status: omnigate.StatusDelivered}); !out.Held {
+		t.Fatalf("receipt for an unknown carrier id: %+v, want held", out)
 	}
-	es, _ := s.ClaimDue(ctx(), "w", t0, time.Minute, 1)
+	es, _ := claim(t, s, "w", t0, time.Minute, 1)
 	if _, err := s.Complete(ctx(), []store.Result{{EntryID: es[0].ID, Token: es[0].LeaseToken, Outcome: store.Done,
-		MessageID: "a-m000", Status: omnigate.StatusSent, ProviderMessageID: "SM9"}}, t0); err != nil {
+		MessageID: "a-m000", Channel: omnigate.SMS, Status: omnigate.StatusSent, ProviderMessageID: "SM9"}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := s.Message(ctx(), "a-m000"); m.Status != omnigate.StatusDelivered || m.ProviderMessageID != "SM9" {
 		t.Errorf("message = %s %q, want delivered SM9", m.Status, m.ProviderMessageID)
+	}
+}
+
+// statusEvents drains the event rows of FIFO key key and returns their payloads in
+// delivery order.
+func statusEvents(t *testing.T, s store.Store, now time.Time) []string {
+	t.Helper()
+	var out []string
+	for range 20 {
+		es, err := claim(t, s, "drain", now, time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rs []store.Result
+		for _, e := range es {
+			if e.Kind == store.KindEvent {
+				out = append(out, string(e.Payload))
+			}
+			rs = append(rs, store.Result{EntryID: e.ID, Token: e.LeaseToken, Outcome: store.Done})
+		}
+		if len(rs) == 0 {
+			return out
+		}
+		if _, err := s.Complete(ctx(), rs, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func event(payload string) store.NewEntry {
+	return store.NewEntry{Kind: store.KindEvent, FIFOKey: "ev:a", Payload: []byte(payload), DueAt: t0}
+}
+
+// sentResult is the relay's result for a message the carrier took as pid.
+func sentResult(e store.Entry, pid string) store.Result {
+	return store.Result{EntryID: e.ID, Token: e.LeaseToken, Outcome: store.Done, MessageID: e.MessageID,
+		Channel: omnigate.SMS, Status: omnigate.StatusSent, ProviderMessageID: pid,
+		Events: []store.NewEntry{event("sent")},
+		ReceiptEvent: func(st omnigate.MessageStatus, _, _ string) (store.NewEntry, error) {
+			return event(string(st)), nil
+		}}
+}
+
+func testReceiptBeforeComplete(t *testing.T, s store.Store) {
+	seed(t, s, "a", 1)
+	es, _ := claim(t, s, "w", t0, time.Minute, 1)
+	// The status callback (it carries our id) arrives before the relay commits "sent".
+	out := receipt(t, s, store.Receipt{Channel: omnigate.SMS, MessageID: "a-m000", ProviderMessageID: "SM1", Status: omnigate.StatusDelivered})
+	if !out.Changed || out.Message.Status != omnigate.StatusDelivered || out.Message.ProviderMessageID != "SM1" {
+		t.Fatalf("receipt: %+v", out)
+	}
+	errs, err := s.Complete(ctx(), []store.Result{sentResult(es[0], "SM1")}, t0)
+	if err != nil || errs[0] != nil {
+		t.Fatalf("complete: %v %v", err, errs)
+	}
+	if m, _ := s.Message(ctx(), "a-m000"); m.Status != omnigate.StatusDelivered {
+		t.Errorf("status = %s, want delivered: the relay's sent must not move it back", m.Status)
+	}
+	if evs := statusEvents(t, s, t0); len(evs) != 0 {
+		t.Errorf("events %v: the relay's sent changed nothing and must say nothing", evs)
+	}
+}
+
+// race runs a and b at once, many times over fresh messages, and checks each round.
+func race(t *testing.T, s store.Store, rounds int, a, b func(round int, e store.Entry), check func(round int)) {
+	t.Helper()
+	var ids []string
+	for r := range rounds {
+		ids = append(ids, seed(t, s, fmt.Sprintf("r%03d", r), 1)...)
+	}
+	es, err := claim(t, s, "w", t0, time.Hour, rounds)
+	if err != nil || len(es) != rounds {
+		t.Fatalf("claimed %d of %d: %v", len(es), rounds, err)
+	}
+	byMsg := map[string]store.Entry{}
+	for _, e := range es {
+		byMsg[e.MessageID] = e
+	}
+	for r, id := range ids {
+		e := byMsg[id]
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Add(2)
+		go func() { defer wg.Done(); <-start; a(r, e) }()
+		go func() { defer wg.Done(); <-start; b(r, e) }()
+		close(start)
+		wg.Wait()
+		check(r)
+	}
+}
+
+func testReceiptCompleteRace(t *testing.T, s store.Store) {
+	const rounds = 60
+	pid := func(r int) string { return fmt.Sprintf("SMr%03d", r) }
+	race(t, s, rounds,
+		func(r int, e store.Entry) {
+			errs, err := s.Complete(ctx(), []store.Result{sentResult(e, pid(r))}, t0)
+			if err != nil || errs[0] != nil {
+				t.Errorf("round %d: complete: %v %v", r, err, errs)
+			}
+		},
+		func(r int, e store.Entry) {
+			// A receipt that names only the carrier's id (Meta, X): it may overtake the
+			// relay's commit and be held.
+			receipt(t, s, store.Receipt{Channel: omnigate.SMS, ProviderMessageID: pid(r), Status: omnigate.StatusDelivered})
+		},
+		func(r int) {
+			m, _ := s.Message(ctx(), fmt.Sprintf("r%03d-m000", r))
+			if m.Status != omnigate.StatusDelivered || m.ProviderMessageID != pid(r) {
+				t.Errorf("round %d: message %s %q, want delivered %s", r, m.Status, m.ProviderMessageID, pid(r))
+			}
+		})
+	if n := heldLeft(t, s); n != 0 {
+		t.Errorf("%d held receipts were never applied", n)
+	}
+}
+
+func testReceiptsRace(t *testing.T, s store.Store) {
+	const rounds = 60
+	race(t, s, rounds,
+		func(r int, e store.Entry) {
+			receipt(t, s, store.Receipt{Channel: omnigate.SMS, MessageID: e.MessageID, Status: omnigate.StatusRead})
+		},
+		func(r int, e store.Entry) {
+			receipt(t, s, store.Receipt{Channel: omnigate.SMS, MessageID: e.MessageID, Status: omnigate.StatusDelivered})
+		},
+		func(r int) {
+			if m, _ := s.Message(ctx(), fmt.Sprintf("r%03d-m000", r)); m.Status != omnigate.StatusRead {
+				t.Errorf("round %d: status %s, want read", r, m.Status)
+			}
+		})
+}
+
+func testCancelledCallerFailsAlone(t *testing.T, s store.Store) {
+	// Hold the writer so that the next calls are folded into one group commit.
+	release := make(chan struct{})
+	holding := make(chan struct{})
+	blockerDone := make(chan error, 1)
+	go func() {
+		blockerDone <- s.Update(ctx(), func(tx store.Tx) error {
+			select {
+			case holding <- struct{}{}:
+			default:
+			}
+			<-release
+			return tx.InsertConversation(conv("blocker"))
+		})
+	}()
+	select {
+	case <-holding:
+	case <-time.After(5 * time.Second):
+		// Stores without a group commit run the blocker in its own transaction too.
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, cancel := context.WithCancel(ctx())
+			defer cancel()
+			errs[i] = s.Update(c, func(tx store.Tx) error {
+				if i == 3 {
+					cancel() // this caller gives up half-way through its writes
+				}
+				if err := tx.InsertConversation(conv(fmt.Sprintf("g%02d", i))); err != nil {
+					return err
+				}
+				return tx.InsertMessage(msg(fmt.Sprintf("g%02d-m", i), fmt.Sprintf("g%02d", i), t0))
+			})
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let the callers queue behind the blocker
+	close(release)
+	wg.Wait()
+	if err := <-blockerDone; err != nil {
+		t.Fatalf("blocker: %v", err)
+	}
+	for i, err := range errs {
+		_, gerr := s.Conversation(ctx(), fmt.Sprintf("g%02d", i))
+		if i == 3 {
+			if !errors.Is(err, context.Canceled) || !errors.Is(gerr, store.ErrNotFound) {
+				t.Errorf("cancelled caller: err %v, row %v: want context.Canceled and nothing written", err, gerr)
+			}
+			continue
+		}
+		if err != nil || gerr != nil {
+			t.Errorf("caller %d: err %v, row %v: an innocent caller must commit", i, err, gerr)
+		}
+	}
+}
+
+func testHeartbeatExtends(t *testing.T, s store.Store) {
+	seed(t, s, "a", 1)
+	seed(t, s, "b", 1)
+	es, _ := claim(t, s, "w1", t0, time.Second, 2)
+	if len(es) != 2 {
+		t.Fatalf("claimed %d", len(es))
+	}
+	hb, err := s.Heartbeat(ctx(), store.Heartbeat{Owner: "w1", Now: t0, Extend: []int64{es[0].ID},
+		LeaseUntil: t0.Add(time.Hour), DeadBefore: t0.Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb.Known || len(hb.Extended) != 1 || hb.Extended[0] != es[0].ID {
+		t.Fatalf("first heartbeat = %+v, want unknown (new) and %d extended", hb, es[0].ID)
+	}
+	// Past the original lease: the extended row stays held, the other is free.
+	got, _ := claim(t, s, "w2", t0.Add(2*time.Second), time.Minute, 2)
+	if len(got) != 1 || got[0].ID != es[1].ID {
+		t.Errorf("w2 claimed %v, want only the row whose lease was not extended (%d)", ids(got), es[1].ID)
+	}
+	// w1 no longer holds es[1]: extending it does nothing.
+	hb, err = s.Heartbeat(ctx(), store.Heartbeat{Owner: "w1", Now: t0.Add(3 * time.Second), Extend: []int64{es[0].ID, es[1].ID},
+		LeaseUntil: t0.Add(time.Hour), DeadBefore: t0.Add(-time.Minute)})
+	if err != nil || !hb.Known || len(hb.Extended) != 1 {
+		t.Errorf("second heartbeat = %+v %v, want known with one extended", hb, err)
+	}
+}
+
+func testReapDeadInstance(t *testing.T, s store.Store) {
+	seed(t, s, "a", 2)
+	seed(t, s, "b", 1)
+	beat := func(owner string, at time.Time) store.HeartbeatResult {
+		t.Helper()
+		hb, err := s.Heartbeat(ctx(), store.Heartbeat{Owner: owner, Now: at, DeadBefore: at.Add(-5 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hb
+	}
+	beat("dead", t0)
+	beat("alive", t0)
+	es, _ := claim(t, s, "dead", t0, time.Hour, 10)
+	if len(es) != 2 {
+		t.Fatalf("claimed %d", len(es))
+	}
+	// "dead" stops; "alive" keeps beating. Within the timeout nothing is reaped.
+	if hb := beat("alive", t0.Add(4*time.Second)); hb.Reaped != 0 {
+		t.Errorf("reaped %d before the timeout", hb.Reaped)
+	}
+	if hb := beat("alive", t0.Add(6*time.Second)); hb.Reaped != 2 {
+		t.Errorf("reaped %d, want the dead instance's 2 leases", hb.Reaped)
+	}
+	got, _ := claim(t, s, "alive", t0.Add(6*time.Second), time.Minute, 10)
+	if len(got) != 2 {
+		t.Errorf("alive claimed %v, want both rows at once, long before their hour-long leases end", ids(got))
+	}
+	errs, err := s.Complete(ctx(), []store.Result{{EntryID: es[0].ID, Token: es[0].LeaseToken, Outcome: store.Done}}, t0)
+	if err != nil || !errors.Is(errs[0], store.ErrLeaseLost) {
+		t.Errorf("the dead instance's late complete: %v %v, want ErrLeaseLost", err, errs)
+	}
+	if hb := beat("dead", t0.Add(7*time.Second)); hb.Known {
+		t.Error("an instance taken for dead must learn it: Known = true")
+	}
+}
+
+func testPacingSlots(t *testing.T, s store.Store) {
+	const n, interval = 12, 200 * time.Millisecond
+	for i := range n {
+		seed(t, s, fmt.Sprintf("p%02d", i), 1)
+	}
+	pace := func(m omnigate.Message) (string, time.Duration) { return "sms|" + m.From, interval }
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var now []store.Entry
+	rows := 0
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.ClaimDue(ctx(), store.Claim{Owner: fmt.Sprintf("w%d", w), Now: t0, Lease: time.Minute, Limit: 4, Pace: pace})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			now = append(now, c.Entries...)
+			rows += c.Rows
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(now) != 1 || rows != n {
+		t.Fatalf("three claims took %d rows and gave %d to send now, want %d and 1", rows, len(now), n)
+	}
+	// Everything else waits at its own slot: due times t0+1..n-1 intervals, each once.
+	list, err := s.Outbox(ctx(), store.OutboxPending, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[time.Duration]bool{}
+	for _, r := range list {
+		if r.ID == now[0].ID {
+			continue
+		}
+		off := r.DueAt.Sub(t0)
+		if off%interval != 0 || off < interval || off > (n-1)*interval || seen[off] {
+			t.Errorf("row %d due at t0+%v: want a distinct slot in 1..%d × %v", r.ID, off, n-1, interval)
+		}
+		seen[off] = true
+		if r.Attempts != 0 {
+			t.Errorf("row %d: a row put back to its slot spent an attempt (%d)", r.ID, r.Attempts)
+		}
+	}
+	if due, ok, _ := s.NextDue(ctx()); !ok || !due.Equal(t0.Add(interval)) {
+		t.Errorf("NextDue = %v %v, want the first slot", due, ok)
+	}
+	// At its slot a row is claimed and sent without taking another slot.
+	c, err := s.ClaimDue(ctx(), store.Claim{Owner: "w0", Now: t0.Add(interval), Lease: time.Minute, Limit: 4, Pace: pace})
+	if err != nil || len(c.Entries) != 1 || c.Rows != 1 {
+		t.Errorf("claim at the first slot: %d entries of %d rows (%v), want 1 of 1", len(c.Entries), c.Rows, err)
+	}
+}
+
+func testNextDueClaimable(t *testing.T, s store.Store) {
+	seed(t, s, "a", 2)
+	if _, ok, _ := s.NextDue(ctx()); !ok {
+		t.Fatal("NextDue: nothing, want the head of a")
+	}
+	if es, _ := claim(t, s, "w", t0, time.Minute, 10); len(es) != 1 {
+		t.Fatalf("claimed %d, want the head only", len(es))
+	}
+	// a's head is in flight and its second row waits behind it: nothing is claimable.
+	if due, ok, _ := s.NextDue(ctx()); ok {
+		t.Errorf("NextDue = %v, want none while the only head is leased", due)
+	}
+}
+
+func testPrune(t *testing.T, s store.Store) {
+	old, fresh := t0.Add(-48*time.Hour), t0
+	err := s.Update(ctx(), func(tx store.Tx) error {
+		for _, at := range []time.Time{old, fresh} {
+			id := "SM" + at.Format("0102")
+			if _, err := tx.SeenInbound("twilio", id, at); err != nil {
+				return err
+			}
+			if _, err := tx.BeginIdempotency("ann", "k"+id, "h", at, at.Add(-time.Hour), at.Add(-time.Hour)); err != nil {
+				return err
+			}
+			r := store.Receipt{Channel: omnigate.SMS, ProviderMessageID: id, Status: omnigate.StatusDelivered}
+			if _, err := tx.ApplyReceipt(r, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := t0.Add(-24 * time.Hour)
+	n, err := s.Prune(ctx(), store.Prune{InboundSeenBefore: cut, IdempotencyBefore: cut, ReceiptsBefore: cut, Limit: 1})
+	if err != nil || n != 3 {
+		t.Errorf("pruned %d (%v), want the 3 old rows", n, err)
+	}
+	var oldAgain, freshAgain bool
+	s.Update(ctx(), func(tx store.Tx) error {
+		oldAgain, _ = tx.SeenInbound("twilio", "SM"+old.Format("0102"), t0)
+		freshAgain, _ = tx.SeenInbound("twilio", "SM"+fresh.Format("0102"), t0)
+		return nil
+	})
+	if !oldAgain || freshAgain {
+		t.Errorf("after pruning: old id new again = %v (want true), fresh id new again = %v (want false)", oldAgain, freshAgain)
+	}
+	if n := heldLeft(t, s); n != 1 {
+		t.Errorf("held receipts left %d, want the fresh one", n)
+	}
+}
+
+func testPacingLateReslot(t *testing.T, s store.Store) {
+	const interval = 200 * time.Millisecond
+	seed(t, s, "p1", 1)
+	seed(t, s, "p2", 1)
+	pace := func(m omnigate.Message) (string, time.Duration) { return "sms|" + m.From, interval }
+	c, err := s.ClaimDue(ctx(), store.Claim{Owner: "w", Now: t0, Lease: time.Minute, Limit: 10, Pace: pace})
+	if err != nil || len(c.Entries) != 1 || c.Rows != 2 {
+		t.Fatalf("first claim: %d entries of %d rows (%v), want 1 of 2", len(c.Entries), c.Rows, err)
+	}
+	// The relay fell behind: the second row's slot (t0+200ms) passed a second ago.
+	late := t0.Add(interval + time.Second)
+	c, err = s.ClaimDue(ctx(), store.Claim{Owner: "w", Now: late, Lease: time.Minute, Limit: 10, Pace: pace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sender's next free slot is now (its last one lies in the past), so it goes.
+	if len(c.Entries) != 1 {
+		t.Errorf("late claim gave %d entries, want the row, on a fresh slot that is now", len(c.Entries))
+	}
+	seed(t, s, "p3", 1)
+	seed(t, s, "p4", 1)
+	c, _ = s.ClaimDue(ctx(), store.Claim{Owner: "w", Now: late, Lease: time.Minute, Limit: 10, Pace: pace})
+	if len(c.Entries) != 0 || c.Rows != 2 {
+		t.Errorf("claim right after: %d entries of %d rows, want both waiting for slots after the one just used", len(c.Entries), c.Rows)
+	}
+}
+
+func testClaimExcludes(t *testing.T, s store.Store) {
+	seed(t, s, "a", 1)
+	es, _ := claim(t, s, "w", t0, time.Second, 1)
+	if len(es) != 1 {
+		t.Fatalf("claimed %d", len(es))
+	}
+	// Its lease ran out while its attempt was still running (a stalled heartbeat).
+	c, err := s.ClaimDue(ctx(), store.Claim{Owner: "w", Now: t0.Add(2 * time.Second), Lease: time.Minute, Limit: 1, Exclude: []int64{es[0].ID}})
+	if err != nil || len(c.Entries) != 0 {
+		t.Errorf("the owner claimed its own row in flight again: %v (%v)", ids(c.Entries), err)
+	}
+	if got, _ := claim(t, s, "other", t0.Add(2*time.Second), time.Minute, 1); len(got) != 1 {
+		t.Errorf("another instance claimed %d rows, want the expired one", len(got))
 	}
 }
