@@ -6,7 +6,9 @@ package adapters
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/omnigate/omnigate"
@@ -118,22 +120,48 @@ type Event struct {
 	Typing    bool // for EventTyping: on or off
 }
 
-// Registry maps channels to the adapter that carries each. It is filled explicitly by
-// main and read-only afterwards.
+// Registry maps channels to the adapter that carries each. main fills it with Register
+// before sharing it; afterwards Replace swaps in a whole new set of adapters at once
+// (a reload that rotated a carrier's credentials). For is safe to call concurrently with
+// Replace: every caller sees either the old set or the new one, never a mix, and an
+// attempt that already holds an adapter finishes with it.
 type Registry struct {
-	byChannel map[omnigate.Channel]Adapter
+	byChannel atomic.Pointer[map[omnigate.Channel]Adapter]
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{byChannel: map[omnigate.Channel]Adapter{}}
+	r := &Registry{}
+	r.byChannel.Store(&map[omnigate.Channel]Adapter{})
+	return r
 }
 
 // Register makes a carry ch. A later registration for the same channel replaces it.
-func (r *Registry) Register(ch omnigate.Channel, a Adapter) { r.byChannel[ch] = a }
+// Register is for filling a registry before it is shared; use Replace afterwards.
+func (r *Registry) Register(ch omnigate.Channel, a Adapter) {
+	m := maps.Clone(*r.byChannel.Load())
+	m[ch] = a
+	r.byChannel.Store(&m)
+}
+
+// Replace makes r carry exactly what next carries, atomically. next is not changed and
+// may be discarded.
+func (r *Registry) Replace(next *Registry) { r.byChannel.Store(next.byChannel.Load()) }
 
 // For returns the adapter carrying ch.
 func (r *Registry) For(ch omnigate.Channel) (Adapter, bool) {
-	a, ok := r.byChannel[ch]
+	a, ok := (*r.byChannel.Load())[ch]
 	return a, ok
+}
+
+// Provider returns the adapter of the named carrier ("twilio", "meta", ...) that carries
+// at least one channel, for the carrier's webhooks.
+func (r *Registry) Provider(name string) (Adapter, bool) {
+	m := *r.byChannel.Load()
+	for _, ch := range omnigate.AllChannels() {
+		if a, ok := m[ch]; ok && a.Provider() == name {
+			return a, true
+		}
+	}
+	return nil, false
 }

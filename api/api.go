@@ -1,9 +1,10 @@
-// Package api is the platform-facing REST API (SPEC section 4): sends on behalf of a
+// Package api is the platform-facing REST API (api/openapi.yaml): sends on behalf of a
 // queue, conversations, queues, contacts, dead letters, health and the API's own OpenAPI
 // document. Errors always have the shape {"error": {"code", "message", ...details}}.
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -54,11 +55,18 @@ type Config struct {
 	Policy    func() *policy.Policy
 	// PolicyError reports why the last policy reload failed (nil when it did not).
 	PolicyError func() error
-	Registry    *adapters.Registry
-	Now         func() time.Time
-	Log         *slog.Logger
+	// RestartPending, when set, names the configuration changes that wait for a
+	// restart; /readyz reports them.
+	RestartPending func() []string
+	Registry       *adapters.Registry
+	Now            func() time.Time
+	Log            *slog.Logger
 	// Observe, when set, is told each request's route, status and duration.
 	Observe func(route string, code int, d time.Duration)
+	// AllowPrivateMedia accepts media URLs on loopback, private or link-local hosts
+	// (the sandbox and tests); otherwise they are refused, because a carrier or an
+	// open-messaging integration would fetch them from inside the network.
+	AllowPrivateMedia bool
 }
 
 // Server is the API's http.Handler.
@@ -121,6 +129,10 @@ type statusRecorder struct {
 	code int
 }
 
+// Unwrap lets http.ResponseController reach the connection (flushes and deadlines for
+// streamed responses such as the sandbox console's events).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
@@ -135,7 +147,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", rid)
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		s.unmatched(rec, r, h)
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
 	d := time.Since(start)
 	route := r.Pattern
 	if route == "" {
@@ -146,6 +162,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.Log.Debug("http", "request_id", rid, "route", route, "status", rec.code, "duration", d)
 }
+
+// unmatched answers a request no route takes with the error shape every other answer
+// has: 404 not_found, or 405 method_not_allowed with the Allow header the mux computed.
+// Anything else the mux would do (a redirect to the canonical path) is passed through.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	cw := &captureWriter{header: http.Header{}, code: http.StatusOK}
+	h.ServeHTTP(cw, r)
+	switch cw.code {
+	case http.StatusNotFound:
+		writeError(w, http.StatusNotFound, "not_found", "no such route; see GET /openapi.yaml", nil)
+	case http.StatusMethodNotAllowed:
+		allow := cw.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "this route accepts "+allow, map[string]any{"allow": allow})
+	default:
+		for k, v := range cw.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(cw.code)
+		w.Write(cw.body.Bytes())
+	}
+}
+
+// captureWriter keeps what a handler answers, to be rewritten before it is sent.
+type captureWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (c *captureWriter) Header() http.Header         { return c.header }
+func (c *captureWriter) WriteHeader(code int)        { c.code = code }
+func (c *captureWriter) Write(p []byte) (int, error) { return c.body.Write(p) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -222,32 +271,6 @@ func (s *Server) auth(perm string, next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// readBody reads a JSON body of at most MaxBody bytes into v, rejecting unknown fields.
-// It answers the error itself and reports whether to go on.
-func readBody(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request bodies are limited to 1 MiB", nil)
-		} else {
-			writeError(w, http.StatusBadRequest, "invalid_request", "could not read the request body", nil)
-		}
-		return nil, false
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not valid JSON for this endpoint: "+jsonProblem(err), nil)
-		return nil, false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body has data after the JSON object", nil)
-		return nil, false
-	}
-	return body, true
-}
-
 // jsonProblem describes a decoding error without echoing the body.
 func jsonProblem(err error) string {
 	var se *json.SyntaxError
@@ -261,8 +284,12 @@ func jsonProblem(err error) string {
 		return "empty body"
 	}
 	msg := err.Error()
-	if strings.HasPrefix(msg, "json: unknown field") {
-		return strings.TrimPrefix(msg, "json: ")
+	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		// The name is the caller's own input: quote it, but never a megabyte of it back.
+		if name, err := strconv.Unquote(name); err == nil {
+			return "unknown field " + quoteKey(name)
+		}
+		return "unknown field"
 	}
 	return "unexpected content"
 }
@@ -295,6 +322,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.PolicyError != nil && s.cfg.PolicyError() != nil {
 			// A bad file never replaced the good one: still ready, but say so.
 			checks["policy"] = "loaded; last reload failed"
+		}
+	}
+	if s.cfg.RestartPending != nil {
+		// Still ready: the running configuration serves as before. A failing probe
+		// would take every instance out of service at once after a config push.
+		checks["config"] = "current"
+		if keys := s.cfg.RestartPending(); len(keys) > 0 {
+			checks["config"] = "restart pending: " + strings.Join(keys, ", ") + " changed"
 		}
 	}
 	status := http.StatusOK

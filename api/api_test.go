@@ -24,6 +24,7 @@ import (
 const (
 	agentKey  = "agent-key"  // may send for support
 	viewerKey = "viewer-key" // member of support, without the send permission
+	allKey    = "all-key"    // a supervisor of every queue ("*"), without admin
 )
 
 // testAPI is the platform API over a real SQLite store, without a relay: what a send
@@ -51,6 +52,7 @@ func newTestAPI(t *testing.T) *testAPI {
 		cred(agentKey, omnigate.Principal{ID: "agent-ann", Permissions: []string{omnigate.PermSend, omnigate.PermQueues},
 			Queues: []string{"support"}, DefaultQueue: "support"}),
 		cred(viewerKey, omnigate.Principal{ID: "viewer", Permissions: []string{omnigate.PermQueues}, Queues: []string{"support"}}),
+		cred(allKey, omnigate.Principal{ID: "supervisor", Permissions: []string{omnigate.PermQueues}, Queues: []string{"*"}}),
 	}}
 	pol := policy.Default()
 	policyFn := func() *policy.Policy { return pol }
@@ -147,7 +149,7 @@ func (a *testAPI) messages(t *testing.T, ch omnigate.Channel, contact string) []
 func (a *testAPI) assertNothingWritten(t *testing.T, ch omnigate.Channel, contact string) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := a.st.Contacts(ctx, "", "", "", 100)
+	cs, err := a.st.Contacts(ctx, "", "", "", nil, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +126,13 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		}, q)
 	}
 	limit := limitParam(r, 20, 100)
-	cs, err := s.cfg.Store.Contacts(r.Context(), ch, q, r.URL.Query().Get("after"), limit+1)
+	// An agent finds only the contacts of conversations in its queues; a key with "*"
+	// finds every contact.
+	var queues []string
+	if !slices.Contains(p.Queues, "*") {
+		queues = append([]string{}, p.Queues...)
+	}
+	cs, err := s.cfg.Store.Contacts(r.Context(), ch, q, r.URL.Query().Get("after"), queues, limit+1)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

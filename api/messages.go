@@ -7,12 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/egress"
 	"github.com/omnigate/omnigate/messaging"
 	"github.com/omnigate/omnigate/store"
 )
@@ -38,16 +42,31 @@ type fieldProblem struct {
 	Problem string `json:"problem"`
 }
 
+// MaxUserIDDigits is the longest numeric user id accepted for X, Messenger and
+// Instagram. X ids are at most 19 digits, Meta's page-scoped ids about 17.
+const MaxUserIDDigits = 32
+
 // NormalizeAddress normalises a contact address for ch: E.164 for SMS and WhatsApp
 // (a number written with + and a country code keeps its own country; otherwise country
-// applies), trimmed as-is for the other channels.
+// applies); a numeric user id for X, Messenger and Instagram, whose APIs address
+// people by id only; for open messaging, up to 128 bytes of printable UTF-8, trimmed.
 func NormalizeAddress(ch omnigate.Channel, raw, country string) (string, bool) {
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return "", false
 	}
+	switch ch {
+	case omnigate.X, omnigate.Messenger, omnigate.Instagram:
+		if len(raw) > MaxUserIDDigits || strings.TrimLeft(raw, "0123456789") != "" {
+			return "", false
+		}
+		return raw, true
+	}
 	if !ch.UsesPhoneNumbers() {
-		return raw, len(raw) <= 128
+		if len(raw) > 128 || !utf8.ValidString(raw) || strings.ContainsFunc(raw, unicode.IsControl) {
+			return "", false
+		}
+		return raw, true
 	}
 	raw = strings.TrimPrefix(raw, "whatsapp:")
 	num, err := phonenumbers.Parse(raw, strings.ToUpper(country))
@@ -125,9 +144,12 @@ func (s *Server) parseSend(w http.ResponseWriter, r *http.Request) (messaging.Se
 			switch {
 			case !ok:
 				badAddress = true
-				if b.Channel.UsesPhoneNumbers() {
+				switch {
+				case b.Channel.UsesPhoneNumbers():
 					bad(field, "not a valid phone number for country "+strings.ToUpper(country))
-				} else {
+				case b.Channel == omnigate.X || b.Channel == omnigate.Messenger || b.Channel == omnigate.Instagram:
+					bad(field, "must be the contact's numeric "+string(b.Channel)+" user id")
+				default:
 					bad(field, "not a valid address")
 				}
 			case seen[n]:
@@ -148,8 +170,11 @@ func (s *Server) parseSend(w http.ResponseWriter, r *http.Request) (messaging.Se
 		bad("template", "name and language are required")
 	}
 	for i, m := range b.Media {
-		if !strings.HasPrefix(m.URL, "https://") && !strings.HasPrefix(m.URL, "http://") {
+		switch u, err := url.Parse(m.URL); {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
 			bad("media["+itoa(i)+"].url", "must be an absolute http(s) URL")
+		case !s.cfg.AllowPrivateMedia && egress.CheckURL(m.URL) != nil:
+			bad("media["+itoa(i)+"].url", "must not point at a loopback, private or link-local address")
 		}
 	}
 	if b.Sender != "" && b.Sender != omnigate.Human && b.Sender != omnigate.Automated {
@@ -211,7 +236,7 @@ func response(req messaging.Send, list bool, results []messaging.Result) (int, [
 }
 
 const (
-	idemTTL   = 24 * time.Hour
+	idemTTL   = messaging.IdempotencyTTL
 	idemStale = 2 * time.Minute // a pending key whose request died is taken over after this
 )
 

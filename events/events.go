@@ -10,12 +10,15 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/omnigate/omnigate"
@@ -59,16 +62,79 @@ func Entry(typ, conversationID string, data any, now time.Time) (store.NewEntry,
 	return store.NewEntry{Kind: store.KindEvent, FIFOKey: "ev:" + conversationID, Payload: body, DueAt: now}, nil
 }
 
-// Sign returns the X-Omnigate-Signature value for body.
-func Sign(secret, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+// SignatureHeader carries an event's signature: "t=<unix seconds>,v1=<hex>", where the
+// hex is the HMAC-SHA256, under events.secret, of the timestamp, a ".", and the raw
+// body. The timestamp is signed with the body, so a captured event cannot be replayed
+// once the receiver's tolerance has passed.
+const SignatureHeader = "X-Omnigate-Signature"
+
+// DefaultTolerance is how far a signature's timestamp may be from the receiver's clock
+// (either way) for Verify to accept it.
+const DefaultTolerance = 5 * time.Minute
+
+// Errors Verify returns.
+var (
+	ErrNoSignature  = errors.New("events: signature header missing or malformed")
+	ErrBadSignature = errors.New("events: no v1 signature matches the body")
+	ErrStale        = errors.New("events: signature timestamp outside the tolerance")
+)
+
+// Sign returns the X-Omnigate-Signature value for body sent at t.
+func Sign(secret, body []byte, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(secret, ts, body))
 }
 
-// Verify reports whether sig is body's signature under secret (constant time).
-func Verify(secret, body []byte, sig string) bool {
-	return hmac.Equal([]byte(Sign(secret, body)), []byte(sig))
+func mac(secret []byte, ts string, body []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// Verify checks header (an X-Omnigate-Signature value) against body: one of its v1
+// values must be the HMAC of its timestamp and the body under secret (compared in
+// constant time), and the timestamp must be within tolerance of now (DefaultTolerance
+// when tolerance is 0). It returns ErrNoSignature, ErrBadSignature or ErrStale. The
+// platform should also drop an X-Omnigate-Event-Id it has already processed: within
+// the tolerance a retry of the same event is legitimate.
+func Verify(secret, body []byte, header string, now time.Time, tolerance time.Duration) error {
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	var ts string
+	var sigs [][]byte
+	for part := range strings.SplitSeq(header, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			if b, err := hex.DecodeString(v); err == nil && len(b) == sha256.Size {
+				sigs = append(sigs, b)
+			}
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || len(sigs) == 0 {
+		return ErrNoSignature
+	}
+	want := mac(secret, ts, body)
+	match := 0
+	for _, s := range sigs {
+		match |= subtle.ConstantTimeCompare(s, want)
+	}
+	if match != 1 {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return ErrStale
+	}
+	return nil
 }
 
 // Sink posts events to the platform.
@@ -76,6 +142,9 @@ type Sink struct {
 	URL    string
 	Secret []byte
 	Client *http.Client
+	// Now stamps each post's signature; time.Now when nil. Every attempt is signed
+	// afresh, so a retry hours later still verifies.
+	Now func() time.Time
 }
 
 // Post delivers one event body. It returns *adapters.RetryableError for network
@@ -90,12 +159,17 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 		return adapters.Permanent("bad_url", "events url", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Omnigate-Signature", Sign(s.Secret, body))
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	req.Header.Set(SignatureHeader, Sign(s.Secret, body, now()))
 	req.Header.Set("X-Omnigate-Event-Id", ev.ID)
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return adapters.Retryable("", "events: post failed", 0, err)
 	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	switch {
@@ -105,7 +179,13 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 		return adapters.Retryable(strconv.Itoa(resp.StatusCode), "events: platform busy", time.Duration(ra)*time.Second, nil)
 	default:
-		return adapters.Permanent(strconv.Itoa(resp.StatusCode), "events: platform refused the event", nil)
+		// The platform's own answer says what to fix (a rotated secret, a wrong URL);
+		// it is kept with the dead letter.
+		msg := "events: platform refused the event"
+		if a := strings.TrimSpace(strings.ToValidUTF8(string(answer), "")); a != "" {
+			msg += ": " + a
+		}
+		return adapters.Permanent(strconv.Itoa(resp.StatusCode), msg, nil)
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Rule names a Decision can carry. Denials use the names of SPEC section 4
+// Rule names a Decision can carry. Denials use the rule names the API documents
 // (422 policy_denied); Recheck denials use RulePolicyExpired.
 const (
 	RuleReplyWindow      = "reply_window"

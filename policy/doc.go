@@ -2,7 +2,7 @@
 // messages each carrier will accept and what an adapter must add to them (a
 // HUMAN_AGENT tag, a template, a reply budget).
 //
-// Operators write the rules in policy.yaml (SPEC section 3). [Parse] and [Load] decode
+// Operators write the rules in policy.yaml (docs/configuration.md). [Parse] and [Load] decode
 // it strictly and report every problem with its line and column; [Default] gives the
 // built-in rules when no file is configured; a [Holder] keeps the current policy and
 // reloads it on change without ever replacing a good policy with a bad one.

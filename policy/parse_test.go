@@ -133,7 +133,7 @@ func TestSpecExampleIsDefault(t *testing.T) {
 	d := Default()
 	for _, ch := range Channels() {
 		if diff := cmp.Diff(d.Rules("", ch), p.Rules("", ch)); diff != "" {
-			t.Errorf("%s: Default differs from the SPEC example (-default +file):\n%s", ch, diff)
+			t.Errorf("%s: Default differs from the example policy (-default +file):\n%s", ch, diff)
 		}
 	}
 	// Default carries no example queue.

@@ -19,7 +19,7 @@ type Policy struct {
 // maxThreadingTimeline bounds defaults.threading_timeline (the platforms' 72h).
 const maxThreadingTimeline = 72 * time.Hour
 
-// builtin returns the built-in rules of ch: the SPEC example. Every rule absent from a
+// builtin returns the built-in rules of ch: those of examples/policy.yaml. Every rule absent from a
 // policy file takes its value from here, so this is the one place defaults live.
 func builtin(ch string) Rules {
 	r := Rules{Channel: ch, ThreadingTimeline: maxThreadingTimeline}
@@ -54,7 +54,7 @@ func builtin(ch string) Rules {
 }
 
 // Default returns the built-in policy used when no policy file is configured: the rules
-// of the SPEC example, without its illustrative "vip" queue override.
+// of examples/policy.yaml, without its illustrative "vip" queue override.
 func Default() *Policy {
 	p, problems := compile(&file{})
 	if len(problems) > 0 {

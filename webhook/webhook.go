@@ -35,16 +35,20 @@ const (
 
 // Handler serves one carrier's webhook paths.
 type Handler struct {
-	Adapter  adapters.Adapter
+	Adapter adapters.Adapter
+	// Current, when set, is asked for the carrier's adapter on each request instead of
+	// Adapter, so a reload that rotated the carrier's secrets takes effect at once. A
+	// false answer (the carrier is no longer configured) is a 404.
+	Current  func() (adapters.Adapter, bool)
 	Ingester Ingester
 	Log      *slog.Logger
 	// Observe, when set, is told each request's result.
 	Observe func(carrier, result string)
 }
 
-func (h *Handler) observe(result string) {
+func (h *Handler) observe(a adapters.Adapter, result string) {
 	if h.Observe != nil {
-		h.Observe(h.Adapter.Provider(), result)
+		h.Observe(a.Provider(), result)
 	}
 }
 
@@ -57,8 +61,16 @@ func fail(w http.ResponseWriter, status int, code, msg string) {
 // ServeHTTP implements http.Handler: GET is the carrier's verification handshake where
 // it has one; POST is a delivery.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a := h.Adapter
+	if h.Current != nil {
+		var ok bool
+		if a, ok = h.Current(); !ok {
+			fail(w, http.StatusNotFound, "not_found", "no such carrier")
+			return
+		}
+	}
 	if r.Method == http.MethodGet {
-		if c, ok := h.Adapter.(adapters.Challenger); ok {
+		if c, ok := a.(adapters.Challenger); ok {
 			c.Challenge(w, r)
 			return
 		}
@@ -72,41 +84,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.observe(ResultTooLarge)
+			h.observe(a, ResultTooLarge)
 			fail(w, http.StatusRequestEntityTooLarge, "body_too_large", "webhook bodies are limited to 1 MiB")
 			return
 		}
-		h.observe(ResultMalformed)
+		h.observe(a, ResultMalformed)
 		fail(w, http.StatusBadRequest, "malformed", "could not read the body")
 		return
 	}
-	evs, err := h.Adapter.ParseWebhook(r, body)
+	evs, err := a.ParseWebhook(r, body)
 	switch {
 	case errors.Is(err, adapters.ErrBadSignature):
-		h.observe(ResultBadSignature)
-		h.Log.Warn("webhook: bad signature", "carrier", h.Adapter.Provider(), "path", r.URL.Path, "remote", r.RemoteAddr)
+		h.observe(a, ResultBadSignature)
+		h.Log.Warn("webhook: bad signature", "carrier", a.Provider(), "path", r.URL.Path, "remote", r.RemoteAddr)
 		fail(w, http.StatusUnauthorized, "bad_signature", "signature missing or invalid")
 		return
 	case err != nil:
-		h.observe(ResultMalformed)
-		h.Log.Warn("webhook: malformed payload", "carrier", h.Adapter.Provider(), "path", r.URL.Path, "err", err)
-		fail(w, http.StatusBadRequest, "malformed", "the payload is not a valid "+h.Adapter.Provider()+" webhook")
+		h.observe(a, ResultMalformed)
+		h.Log.Warn("webhook: malformed payload", "carrier", a.Provider(), "path", r.URL.Path, "err", err)
+		fail(w, http.StatusBadRequest, "malformed", "the payload is not a valid "+a.Provider()+" webhook")
 		return
 	}
-	st, err := h.Ingester.Ingest(r.Context(), h.Adapter.Provider(), evs)
+	st, err := h.Ingester.Ingest(r.Context(), a.Provider(), evs)
 	if err != nil {
-		h.observe(ResultError)
-		h.Log.Error("webhook: could not commit; the carrier will retry", "carrier", h.Adapter.Provider(), "err", err)
+		h.observe(a, ResultError)
+		h.Log.Error("webhook: could not commit; the carrier will retry", "carrier", a.Provider(), "err", err)
 		fail(w, http.StatusServiceUnavailable, "unavailable", "not stored; retry later")
 		return
 	}
 	if st.Duplicates > 0 && st.Stored == 0 {
-		h.observe(ResultDuplicate)
+		h.observe(a, ResultDuplicate)
 	} else {
-		h.observe(ResultOK)
+		h.observe(a, ResultOK)
 	}
-	if a, ok := h.Adapter.(adapters.Acknowledger); ok {
-		a.Acknowledge(w, r)
+	if ack, ok := a.(adapters.Acknowledger); ok {
+		ack.Acknowledge(w, r)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

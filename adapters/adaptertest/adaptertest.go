@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/omnigate/omnigate/adapters"
 )
@@ -183,5 +184,38 @@ func CheckClass(t testing.TB, err error, want Class) {
 		}
 	default:
 		t.Errorf("err = %v (%T), want retryable=%v", err, err, want.Retryable)
+	}
+}
+
+// CheckEvents fails t for a parsed webhook event the pipeline could not store: an
+// unknown kind or channel, a status event without a status, or text that is not valid
+// UTF-8 (PostgreSQL would refuse it, and the carrier would retry forever). Fuzz targets
+// call it on whatever a parser accepted.
+func CheckEvents(t testing.TB, evs []adapters.Event) {
+	t.Helper()
+	for i, ev := range evs {
+		switch ev.Kind {
+		case adapters.EventMessage, adapters.EventEcho, adapters.EventStatus, adapters.EventUnsend, adapters.EventTyping:
+		default:
+			t.Errorf("event %d: unknown kind %q", i, ev.Kind)
+		}
+		if !ev.Channel.Valid() {
+			t.Errorf("event %d: unknown channel %q", i, ev.Channel)
+		}
+		if ev.Kind == adapters.EventStatus && ev.Status == "" {
+			t.Errorf("event %d: a status event without a status", i)
+		}
+		for name, s := range map[string]string{"provider message id": ev.ProviderMessageID, "message id": ev.MessageID,
+			"address": ev.Address, "contact address": ev.ContactAddress, "contact name": ev.ContactName, "text": ev.Text,
+			"error code": ev.ErrorCode, "error message": ev.ErrorMessage} {
+			if !utf8.ValidString(s) {
+				t.Errorf("event %d: %s is not valid UTF-8: %q", i, name, s)
+			}
+		}
+		for _, m := range ev.Media {
+			if !utf8.ValidString(m.URL) || !utf8.ValidString(m.ContentType) {
+				t.Errorf("event %d: media is not valid UTF-8: %+v", i, m)
+			}
+		}
 	}
 }

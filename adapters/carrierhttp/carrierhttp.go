@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/omnigate/omnigate/egress"
 )
 
 // Inline retries are for blips only: omnigate's outbox owns every other retry, with
@@ -77,6 +79,16 @@ func Transport() *http.Transport {
 	t := cleanhttp.DefaultPooledTransport()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
+	return t
+}
+
+// GuardedTransport is Transport with a dialer that refuses loopback, private and
+// link-local addresses (egress.Control), for destinations taken from configuration or
+// callers rather than a carrier's fixed API host.
+func GuardedTransport() *http.Transport {
+	t := Transport()
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: egress.Control}
+	t.DialContext = d.DialContext
 	return t
 }
 

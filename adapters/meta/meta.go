@@ -107,7 +107,9 @@ func (m *Meta) Provider() string { return "meta" }
 func (m *Meta) Account() string { return m.account }
 
 // Challenge answers Meta's subscription check: 200 with hub.challenge as text when
-// hub.mode is subscribe and hub.verify_token matches, else 403.
+// hub.mode is subscribe and hub.verify_token matches, else 403. Meta's challenge is a
+// number; anything else (up to 64 digits are answered) is refused with 400, so the
+// endpoint never reflects text an outsider chose.
 func (m *Meta) Challenge(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	token := q.Get("hub.verify_token")
@@ -116,7 +118,12 @@ func (m *Meta) Challenge(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
+	if !numeric(q.Get("hub.challenge"), 64) {
+		http.Error(w, "hub.challenge must be a number", http.StatusBadRequest)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, q.Get("hub.challenge"))
 }
@@ -126,4 +133,17 @@ func (m *Meta) Acknowledge(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, "EVENT_RECEIVED")
+}
+
+// numeric reports whether s is 1 to max ASCII digits.
+func numeric(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ const (
 	waPNID    = "1098765"
 )
 
-func newMeta(t *testing.T, graphURL string, stories bool) *meta.Meta {
+func newMeta(t testing.TB, graphURL string, stories bool) *meta.Meta {
 	t.Helper()
 	m, err := meta.New(meta.Config{
 		AppSecret: appSecret, VerifyToken: verify,
@@ -407,6 +408,9 @@ func TestChallenge(t *testing.T) {
 		{"bad token", "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1158201444", 403, ""},
 		{"no token", "hub.mode=subscribe&hub.challenge=1158201444", 403, ""},
 		{"wrong mode", "hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1", 403, ""},
+		{"markup challenge", "hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=%3Cscript%3E1158201444", 400, ""},
+		{"no challenge", "hub.mode=subscribe&hub.verify_token=verify-me", 400, ""},
+		{"long challenge", "hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=" + strings.Repeat("1", 65), 400, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

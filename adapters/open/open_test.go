@@ -31,7 +31,7 @@ const (
 
 var fixedNow = time.Date(2026, 3, 26, 20, 6, 58, 803_000_000, time.UTC)
 
-func newAdapter(t *testing.T, baseURL string, hc *http.Client) *open.Open {
+func newAdapter(t testing.TB, baseURL string, hc *http.Client) *open.Open {
 	t.Helper()
 	a, err := open.New(open.Config{
 		Integrations: map[string]open.Integration{
@@ -62,7 +62,7 @@ var textMessage = adapters.Outbound{
 	Text:      "Your order ships today.",
 }
 
-func signedWebhook(t *testing.T, integration, key string, body []byte) *http.Request {
+func signedWebhook(t testing.TB, integration, key string, body []byte) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/webhooks/open/"+integration, bytes.NewReader(body))
 	r.Header.Set("Content-Type", "application/json")

@@ -50,7 +50,17 @@ type openMessage struct {
 	Type      string      `json:"type"`
 	Text      string      `json:"text,omitempty"`
 	Status    string      `json:"status,omitempty"`
+	Events    []openEvent `json:"events,omitempty"`
 	Direction string      `json:"direction,omitempty"`
+}
+
+type openEvent struct {
+	EventType string      `json:"eventType"`
+	Typing    *openTyping `json:"typing,omitempty"`
+}
+
+type openTyping struct {
+	Type string `json:"type"`
 }
 
 type openChannel struct {

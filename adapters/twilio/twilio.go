@@ -59,6 +59,14 @@ func (c Config) Validate() error {
 	if c.AuthToken == "" {
 		errs = append(errs, errors.New("twilio: auth_token is required"))
 	}
+	// twilio-go sends nothing (21222, 21224) for credentials with other characters; say
+	// so at start rather than at every send. The values are secrets: never quote them.
+	if !alphanumeric(c.AccountSID) {
+		errs = append(errs, errors.New("twilio: account_sid must be letters and digits only"))
+	}
+	if !alphanumeric(c.AuthToken) {
+		errs = append(errs, errors.New("twilio: auth_token must be letters and digits only"))
+	}
 	if c.BaseURL != "" {
 		if u, err := url.Parse(c.BaseURL); err != nil || u.Scheme == "" || u.Host == "" {
 			errs = append(errs, fmt.Errorf("twilio: base_url %q is not an absolute URL", c.BaseURL))
@@ -310,4 +318,16 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 		return at.Sub(now).Round(time.Second)
 	}
 	return 0
+}
+
+// alphanumeric reports whether s holds only ASCII letters and digits, what twilio-go
+// accepts in credentials.
+func alphanumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -36,7 +36,7 @@ const (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newAdapter(t *testing.T, baseURL string, mod ...func(*twilio.Config)) *twilio.Twilio {
+func newAdapter(t testing.TB, baseURL string, mod ...func(*twilio.Config)) *twilio.Twilio {
 	t.Helper()
 	cfg := twilio.Config{
 		AccountSID:  accountSID,
@@ -383,5 +383,26 @@ func TestAccount(t *testing.T) {
 	a := newAdapter(t, "")
 	if a.Provider() != "twilio" || a.Account() != "twilio:"+accountSID {
 		t.Errorf("Provider, Account = %q, %q", a.Provider(), a.Account())
+	}
+}
+
+// TestNewRefusesCredentialsTwilioGoRefuses: a token with a character twilio-go will not
+// send (a trailing newline from a secret store) fails at start, not at every send, and
+// the message never quotes the secret.
+func TestNewRefusesCredentialsTwilioGoRefuses(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ sid, token, want string }{
+		{"AC0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcd\n", "auth_token"},
+		{"AC0123456789abcdef0123456789abcdef", "tok-en", "auth_token"},
+		{"AC01234567-9abcdef", "0123456789abcdef0123456789abcdef", "account_sid"},
+	} {
+		_, err := twilio.New(twilio.Config{AccountSID: tt.sid, AuthToken: tt.token, PublicURL: "https://omnigate.example.com"})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%q, %q) = %v, want an error about %s", tt.sid, tt.token, err, tt.want)
+			continue
+		}
+		if strings.Contains(err.Error(), tt.token) {
+			t.Errorf("the error quotes the token: %v", err)
+		}
 	}
 }

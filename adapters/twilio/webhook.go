@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
@@ -59,6 +60,16 @@ func (t *Twilio) ParseWebhook(r *http.Request, body []byte) ([]adapters.Event, e
 	}
 	if !t.verify(r.URL.RequestURI(), form, sig) {
 		return nil, fmt.Errorf("twilio: webhook: %w", adapters.ErrBadSignature)
+	}
+	// Twilio sends UTF-8; a signed byte that is not is replaced rather than refused,
+	// because a refusal would be retried forever and lose the message, and PostgreSQL
+	// stores only valid text.
+	for _, vs := range form {
+		for i, v := range vs {
+			if !utf8.ValidString(v) {
+				vs[i] = strings.ToValidUTF8(v, "\uFFFD")
+			}
+		}
 	}
 	if form.Get("MessageSid") == "" {
 		return nil, fmt.Errorf("twilio: webhook: %w: no MessageSid", adapters.ErrMalformed)

@@ -104,15 +104,44 @@ func (x *X) Provider() string { return "x" }
 func (x *X) Account() string { return x.account }
 
 // Challenge answers X's CRC check: {"response_token":"sha256=<base64 HMAC>"} for the
-// crc_token query parameter, or 400 without one.
+// crc_token query parameter. X computes webhook signatures the same way, so answering
+// any string would make this endpoint a signing oracle for forged webhook bodies: only a
+// token shaped like X's (see CRCToken) is answered, anything else gets 400 and is never
+// signed.
 func (x *X) Challenge(w http.ResponseWriter, r *http.Request) {
-	token := r.URL.Query().Get("crc_token")
-	if token == "" {
-		http.Error(w, "crc_token is required", http.StatusBadRequest)
+	q := r.URL.Query()
+	token := q.Get("crc_token")
+	if len(q["crc_token"]) != 1 || !CRCToken(token) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":{"code":"bad_crc_token","message":"crc_token is missing or not shaped like an X CRC token"}}`)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"response_token": Sign(x.cfg.ConsumerSecret, []byte(token))})
+}
+
+// MaxCRCToken is the longest crc_token answered. X's tokens are UUIDs or base64 strings
+// well under this.
+const MaxCRCToken = 128
+
+// CRCToken reports whether token is shaped like the crc_token X sends: 1 to MaxCRCToken
+// characters of letters, digits and "-_=+/." (a UUID or base64 text). Such a token can
+// never be a JSON object, so its HMAC can never pass for a webhook body's signature.
+func CRCToken(token string) bool {
+	if token == "" || len(token) > MaxCRCToken {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '=', c == '+', c == '/', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Sign returns "sha256=" and the base64 HMAC-SHA256 of data: the CRC response token

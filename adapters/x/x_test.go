@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,7 +32,7 @@ const (
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func newX(t *testing.T, baseURL string) *x.X {
+func newX(t testing.TB, baseURL string) *x.X {
 	t.Helper()
 	a, err := x.New(x.Config{
 		ConsumerSecret: secret, BearerTokens: map[string]string{us: token},
@@ -251,5 +252,51 @@ func TestParseWebhookRejects(t *testing.T) {
 	r.Header.Set(x.SignatureHeader, x.Sign(secret, junk))
 	if _, err := a.ParseWebhook(r, junk); !errors.Is(err, adapters.ErrMalformed) {
 		t.Errorf("junk: %v", err)
+	}
+}
+
+// TestCRCIsNoSigningOracle plays the attack: ask the CRC endpoint to "sign" a webhook
+// body, then post that body with the answer. Only X-shaped tokens are answered, so the
+// forged DM is refused.
+func TestCRCIsNoSigningOracle(t *testing.T) {
+	t.Parallel()
+	a := newX(t, "")
+	_, body := signed(t, "dm_batch.json")
+	hostile := []string{
+		string(body),
+		`{"for_user_id":"1"}`,
+		"a b",
+		"token\n",
+		string(bytes.Repeat([]byte("a"), x.MaxCRCToken+1)),
+	}
+	for _, tok := range hostile {
+		w := httptest.NewRecorder()
+		a.Challenge(w, httptest.NewRequest(http.MethodGet, "/webhooks/x?crc_token="+url.QueryEscape(tok), nil))
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("crc_token %.40q: status %d, want 400", tok, w.Code)
+		}
+		var got map[string]string
+		_ = json.Unmarshal(w.Body.Bytes(), &got)
+		if got["response_token"] != "" {
+			r := httptest.NewRequest(http.MethodPost, "/webhooks/x", bytes.NewReader([]byte(tok)))
+			r.Header.Set(x.SignatureHeader, got["response_token"])
+			if _, err := a.ParseWebhook(r, []byte(tok)); err == nil {
+				t.Errorf("crc_token %.40q: the answer signs a webhook that is accepted", tok)
+			}
+		}
+		if bytes.Contains(w.Body.Bytes(), []byte(x.Sign(secret, []byte(tok)))) {
+			t.Errorf("crc_token %.40q: the answer carries its HMAC", tok)
+		}
+	}
+	// Two tokens: which one would be signed is ambiguous, so neither is.
+	w := httptest.NewRecorder()
+	a.Challenge(w, httptest.NewRequest(http.MethodGet, "/webhooks/x?crc_token=abc&crc_token=def", nil))
+	if w.Code != http.StatusBadRequest {
+		t.Errorf("two crc_tokens: status %d, want 400", w.Code)
+	}
+	for _, tok := range []string{"9b4507b3-9040-4669-9ca3-6b94edb50553", "MzE5YjdiMjctZDY0Ni00NDQyLWE3ZjktYmU3NzUxZWFlMmNi", "a+b/c=_.-"} {
+		if !x.CRCToken(tok) {
+			t.Errorf("CRCToken(%q) = false, want true", tok)
+		}
 	}
 }
