@@ -88,7 +88,7 @@ func (p Principal) MemberOf(queueID string) bool {
 // ConversationState is where a conversation stands in the contact-center lifecycle.
 type ConversationState string
 
-// Conversation states (SPEC section 1).
+// Conversation states.
 const (
 	StateQueued   ConversationState = "queued"
 	StateAssigned ConversationState = "assigned"
@@ -128,7 +128,7 @@ type Conversation struct {
 // MessageStatus is a message's delivery status.
 type MessageStatus string
 
-// Message statuses (SPEC section 4).
+// Message statuses.
 const (
 	StatusReceived  MessageStatus = "received" // inbound messages
 	StatusQueued    MessageStatus = "queued"

@@ -1,4 +1,4 @@
-// Package config reads omnigate.yaml, the daemon's configuration (SPEC section 2).
+// Package config reads omnigate.yaml, the daemon's configuration (docs/configuration.md).
 //
 // Load reads the file, expands ${NAME} references from the environment inside scalar
 // values only (so an environment value can never add YAML structure), decodes strictly,
@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -42,9 +43,18 @@ type Config struct {
 	Events         Events      `yaml:"events"`
 	Providers      Providers   `yaml:"providers"`
 	// Sandbox lets channels without a provider block use the built-in sandbox carriers.
-	Sandbox bool  `yaml:"sandbox"`
-	Log     Log   `yaml:"log"`
-	Relay   Relay `yaml:"relay"`
+	// Their secrets are published, so beside a real provider block it is refused unless
+	// SandboxWithProviders is also true.
+	Sandbox bool `yaml:"sandbox"`
+	// SandboxWithProviders accepts sandbox carriers beside real provider blocks: anyone
+	// can then forge the webhooks of the channels the sandbox stands in for.
+	SandboxWithProviders bool `yaml:"sandbox_with_providers"`
+	// AllowPrivateDestinations lets events.url, open-messaging outbound URLs and API
+	// media URLs point at loopback, private or link-local addresses. The sandbox
+	// implies it.
+	AllowPrivateDestinations bool  `yaml:"allow_private_destinations"`
+	Log                      Log   `yaml:"log"`
+	Relay                    Relay `yaml:"relay"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 
@@ -56,6 +66,11 @@ type Config struct {
 	// lines maps a document path ("queues[0].addresses.sms") to its line, for messages.
 	lines map[string]int
 }
+
+// PrivateDestinationsAllowed reports whether outbound URLs may reach loopback,
+// private or link-local addresses: when allow_private_destinations or the sandbox
+// (whose carriers listen on loopback) is on.
+func (c *Config) PrivateDestinationsAllowed() bool { return c.AllowPrivateDestinations || c.Sandbox }
 
 // Queue is a contact-center queue with its outbound address per channel.
 type Queue struct {
@@ -77,7 +92,9 @@ type Principal struct {
 	DefaultQueue string   `yaml:"default_queue"`
 }
 
-// Events says where platform events are pushed. When URL is empty, no events are
+// Events says where platform events are pushed. With sandbox true, URL may be a path
+// ("/sandbox/events"): it is then on omnigate's own listener, reached over loopback on
+// whatever port the listener got, so changing listen never breaks it. When URL is empty, no events are
 // enqueued at all (nothing accumulates in the outbox waiting for a receiver); Secret is
 // then ignored. When URL is set, Secret is required: it keys X-Omnigate-Signature.
 type Events struct {
@@ -163,12 +180,17 @@ func (l Log) SlogLevel() slog.Level {
 
 // Relay tunes the outbox relay.
 type Relay struct {
-	Workers        int      `yaml:"workers"`         // default 8
-	MaxAttempts    int      `yaml:"max_attempts"`    // default 10
-	Lease          Duration `yaml:"lease"`           // default 30s
-	BatchSize      int      `yaml:"batch_size"`      // default 128
-	InitialBackoff Duration `yaml:"initial_backoff"` // default 1s
-	MaxBackoff     Duration `yaml:"max_backoff"`     // default 10m
+	Workers     int      `yaml:"workers"`      // default 8
+	MaxAttempts int      `yaml:"max_attempts"` // default 10
+	Lease       Duration `yaml:"lease"`        // default 30s
+	BatchSize   int      `yaml:"batch_size"`   // most rows one claim takes; default 128
+	// AttemptTimeout bounds one carrier call or event post; at most half the lease.
+	AttemptTimeout Duration `yaml:"attempt_timeout"` // default 10s (lease/3 when that is shorter)
+	// InstanceTimeout: an instance not heard from for this long is taken for dead and
+	// its leases are released to the others.
+	InstanceTimeout Duration `yaml:"instance_timeout"` // default 5s
+	InitialBackoff  Duration `yaml:"initial_backoff"`  // default 1s
+	MaxBackoff      Duration `yaml:"max_backoff"`      // default 10m
 }
 
 // Defaults, in one place.
@@ -238,11 +260,22 @@ func (c *Config) ApplyDefaults() {
 	num(&c.Relay.Workers, "relay.workers", 8)
 	num(&c.Relay.MaxAttempts, "relay.max_attempts", 10)
 	dur(&c.Relay.Lease, "relay.lease", 30*time.Second)
+	attempt := 10 * time.Second
+	if l := c.Relay.Lease.Std(); l > 0 {
+		attempt = min(attempt, l/3)
+	}
+	dur(&c.Relay.AttemptTimeout, "relay.attempt_timeout", attempt)
+	dur(&c.Relay.InstanceTimeout, "relay.instance_timeout", 5*time.Second)
 	num(&c.Relay.BatchSize, "relay.batch_size", 128)
 	dur(&c.Relay.InitialBackoff, "relay.initial_backoff", time.Second)
 	dur(&c.Relay.MaxBackoff, "relay.max_backoff", 10*time.Minute)
 	dur(&c.ShutdownTimeout, "shutdown_timeout", 10*time.Second)
 }
+
+// LocalURL is where a process on this machine (the send command, the sandbox) reaches a
+// server bound to Listen: http on the loopback address for a wildcard host, else on the
+// host itself.
+func (c *Config) LocalURL() string { return defaultPublicURL(c.Listen) }
 
 // defaultPublicURL is where a local carrier (the sandbox) reaches a server bound to
 // listen: the loopback address for a wildcard host, else the host itself.
@@ -259,7 +292,7 @@ func defaultPublicURL(listen string) string {
 }
 
 // resolvePaths makes the policy file and a sqlite store path absolute against dir, so
-// the daemon finds them whatever its working directory (SPEC section 8).
+// the daemon finds them whatever its working directory.
 func (c *Config) resolvePaths(dir string) {
 	if dir == "" {
 		return
@@ -327,5 +360,65 @@ func (c *Config) DomainPrincipals() []omnigate.Principal {
 			DefaultQueue: p.DefaultQueue,
 		})
 	}
+	return out
+}
+
+// Under returns file's provider blocks, with p's block wherever file has none: the
+// sandbox's carriers (p) stand in for the blocks a file leaves out.
+func (p Providers) Under(file Providers) Providers {
+	out := file
+	if out.Twilio == nil {
+		out.Twilio = p.Twilio
+	}
+	if out.Meta == nil {
+		out.Meta = p.Meta
+	}
+	if out.X == nil {
+		out.X = p.X
+	}
+	if out.Open == nil {
+		out.Open = p.Open
+	}
+	return out
+}
+
+// Changed names the provider settings that differ between p and q: "twilio", "meta",
+// "x", "open", "whatsapp_provider".
+func (p Providers) Changed(q Providers) []string {
+	var out []string
+	add := func(name string, equal bool) {
+		if !equal {
+			out = append(out, name)
+		}
+	}
+	add("twilio", reflect.DeepEqual(p.Twilio, q.Twilio))
+	add("meta", reflect.DeepEqual(p.Meta, q.Meta))
+	add("x", reflect.DeepEqual(p.X, q.X))
+	add("open", reflect.DeepEqual(p.Open, q.Open))
+	add("whatsapp_provider", p.WhatsAppProvider == q.WhatsAppProvider)
+	return out
+}
+
+// RestartNeeded names the settings that differ between c (running) and next and that
+// the daemon reads only at start: everything but queues, principals, default_country
+// and providers, which a reload applies.
+func (c *Config) RestartNeeded(next *Config) []string {
+	var out []string
+	add := func(name string, equal bool) {
+		if !equal {
+			out = append(out, name)
+		}
+	}
+	add("listen", c.Listen == next.Listen)
+	// A public_url that follows listen changes with it; listen names the change.
+	derived := c.PublicURL == defaultPublicURL(c.Listen) && next.PublicURL == defaultPublicURL(next.Listen)
+	add("public_url", derived || c.PublicURL == next.PublicURL)
+	add("store", c.Store == next.Store)
+	add("policy_file", c.PolicyFile == next.PolicyFile)
+	add("sandbox", c.Sandbox == next.Sandbox)
+	add("events", c.Events == next.Events)
+	add("relay", c.Relay == next.Relay)
+	add("log", c.Log == next.Log)
+	add("shutdown_timeout", c.ShutdownTimeout == next.ShutdownTimeout)
 	return out
 }

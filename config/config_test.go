@@ -20,7 +20,7 @@ import (
 var testEnv = map[string]string{
 	"PG_PASSWORD":            "pg-secret-value",
 	"OMNIGATE_EVENTS_SECRET": "events-secret-value",
-	"TWILIO_AUTH_TOKEN":      "twilio-secret-value",
+	"TWILIO_AUTH_TOKEN":      "twilioSecretValue0123",
 	"META_APP_SECRET":        "meta-app-secret-value",
 	"META_VERIFY_TOKEN":      "meta-verify-secret-value",
 	"META_PAGE_TOKEN":        "meta-page-secret-value",
@@ -95,6 +95,7 @@ func TestParseDefaults(t *testing.T) {
 		Providers:      Providers{WhatsAppProvider: "twilio"},
 		Log:            Log{Format: "text", Level: "info"},
 		Relay: Relay{Workers: 8, MaxAttempts: 10, Lease: Duration(30 * time.Second), BatchSize: 128,
+			AttemptTimeout: Duration(10 * time.Second), InstanceTimeout: Duration(5 * time.Second),
 			InitialBackoff: Duration(time.Second), MaxBackoff: Duration(10 * time.Minute)},
 		ShutdownTimeout: Duration(10 * time.Second),
 		Dir:             "/srv",
@@ -117,7 +118,7 @@ func TestProblems(t *testing.T) {
 	}{{
 		file: "unknown_keys.yaml",
 		want: []string{
-			`omnigate.yaml:2: listne: unknown key "listne" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, log, relay, shutdown_timeout)`,
+			`omnigate.yaml:2: listne: unknown key "listne" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, sandbox_with_providers, allow_private_destinations, log, relay, shutdown_timeout)`,
 			`omnigate.yaml:5: queues[0].adresses: unknown key "adresses" (known keys: id, name, addresses)`,
 			`omnigate.yaml:9: principals[0].role: unknown key "role" (known keys: id, key_sha256, permissions, queues, default_queue)`,
 			`omnigate.yaml:12: providers.twilio.baseurl: unknown key "baseurl" (known keys: account_sid, auth_token, base_url, content_sids)`,
@@ -146,6 +147,8 @@ func TestProblems(t *testing.T) {
 			`omnigate.yaml:22: relay.max_attempts: must be a whole number`,
 			`omnigate.yaml:22: relay.workers: must be greater than 0`,
 			`omnigate.yaml:22: relay.batch_size: must be greater than 0`,
+			`omnigate.yaml:22: relay.attempt_timeout: must be at most half of relay.lease (10s), so that an attempt always ends before its lease could`,
+			`omnigate.yaml:22: relay.instance_timeout: must be at least 1s: instances heartbeat several times within it`,
 			`omnigate.yaml:22: relay.max_backoff: must not be shorter than relay.initial_backoff (1m0s)`,
 			`omnigate.yaml:23: shutdown_timeout: must be a duration such as 90s, 15m, 24h or 7d`,
 		},
@@ -183,16 +186,39 @@ func TestProblems(t *testing.T) {
 	}, {
 		file: "no_carrier.yaml",
 		want: []string{
-			`omnigate.yaml:4: queues[0].addresses.open: no carrier for channel open: add providers.open, or set sandbox: true`,
+			`omnigate.yaml:4: queues[0].addresses.open: no carrier for channel open: add providers.open`,
 			`omnigate.yaml:4: queues[0].addresses.whatsapp: providers.meta.whatsapp_phone_number_ids has no id for +15550002222`,
 			`omnigate.yaml:6: queues[1].addresses.messenger: providers.meta.page_tokens has no token for 104599999999`,
+			`omnigate.yaml:8: providers.twilio.auth_token: must be letters and digits only; twilio-go refuses anything else (look for a stray newline, space or quote)`,
 		},
 	}, {
 		file: "no_provider_sms.yaml",
 		want: []string{
-			`omnigate.yaml:4: queues[0].addresses.sms: no carrier for channel sms: add providers.twilio, or set sandbox: true`,
-			`omnigate.yaml:4: queues[0].addresses.whatsapp: no carrier for channel whatsapp: add providers.twilio (whatsapp_provider is twilio), or set sandbox: true`,
+			`omnigate.yaml:4: queues[0].addresses.sms: no carrier for channel sms: add providers.twilio`,
+			`omnigate.yaml:4: queues[0].addresses.whatsapp: no carrier for channel whatsapp: add providers.twilio (whatsapp_provider is twilio)`,
 			`omnigate.yaml:6: providers.meta.app_secret: is required`,
+		},
+	}, {
+		file: "sandbox_beside_providers.yaml",
+		want: []string{
+			`omnigate.yaml:2: sandbox: is true beside providers.twilio: the channels without a provider would use sandbox carriers whose webhook secrets are published, so anyone could forge their webhooks. Add the missing provider blocks and remove sandbox, or set sandbox_with_providers: true to accept that`,
+		},
+	}, {
+		// Credentials each carrier's client would refuse at every send.
+		file: "bad_credentials.yaml",
+		env:  map[string]string{"TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef\n", "X_TOKEN": "x-token\"", "PAGE_TOKEN": "EAAB page"},
+		want: []string{
+			`omnigate.yaml:8: providers.twilio.account_sid: must be an Account SID, starting with AC`,
+			`omnigate.yaml:9: providers.twilio.auth_token: must be letters and digits only; twilio-go refuses anything else (look for a stray newline, space or quote)`,
+			`omnigate.yaml:11: providers.meta.page_tokens.104512345678: must be printable ASCII without spaces or quotes, as an Authorization header needs (look for a stray newline)`,
+			`omnigate.yaml:12: providers.meta.whatsapp_token: must be printable ASCII without spaces or quotes, as an Authorization header needs (look for a stray newline)`,
+			`omnigate.yaml:14: providers.x.bearer_tokens.1234567890: must be printable ASCII without spaces or quotes, as an Authorization header needs (look for a stray newline)`,
+		},
+	}, {
+		file: "private_destinations.yaml",
+		want: []string{
+			`omnigate.yaml:5: events.url: points at a loopback, private or link-local address; set allow_private_destinations: true if omnigate should reach it`,
+			`omnigate.yaml:9: providers.open.integrations.web-widget.outbound_url: points at a loopback, private or link-local address; set allow_private_destinations: true if omnigate should reach it`,
 		},
 	}, {
 		file: "types.yaml",
@@ -237,12 +263,12 @@ func TestProblems(t *testing.T) {
 // secret value appears in any message.
 func TestNoSecretInErrors(t *testing.T) {
 	t.Parallel()
-	for _, file := range []string{"no_carrier.yaml", "types.yaml", "no_provider_sms.yaml"} {
+	for _, file := range []string{"no_carrier.yaml", "types.yaml", "no_provider_sms.yaml", "bad_credentials.yaml"} {
 		_, err := parseFile(t, file, testEnv)
 		if err == nil {
 			t.Fatalf("%s: no error", file)
 		}
-		for _, secret := range []string{"secret-twilio-token", "secret-meta-app", "secret-page-token", "secret-value"} {
+		for _, secret := range []string{"secret-twilio-token", "secret-meta-app", "secret-page-token", "secret-value", "wa token", "SKabc"} {
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("%s: error leaks %q:\n%v", file, secret, err)
 			}
@@ -267,7 +293,7 @@ func TestRedactedHasNoSecret(t *testing.T) {
 			t.Errorf("Redacted lacks %q:\n%s", want, out)
 		}
 	}
-	if c.Providers.Twilio.AuthToken != "twilio-secret-value" || c.Providers.Meta.PageTokens["104512345678"] != "meta-page-secret-value" {
+	if c.Providers.Twilio.AuthToken != "twilioSecretValue0123" || c.Providers.Meta.PageTokens["104512345678"] != "meta-page-secret-value" {
 		t.Error("Redacted modified the config it renders")
 	}
 }
@@ -468,7 +494,7 @@ func TestParseEdgeCases(t *testing.T) {
 		{"top level must be a mapping", "- a\n", "omnigate.yaml:1: must be a mapping of key: value"},
 		{"merge keys are walked for unknown keys",
 			"sandbox: true\nbase: &b {id: a}\n",
-			`omnigate.yaml:2: base: unknown key "base" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, log, relay, shutdown_timeout)`},
+			`omnigate.yaml:2: base: unknown key "base" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, sandbox_with_providers, allow_private_destinations, log, relay, shutdown_timeout)`},
 		{"anchors and merges decode",
 			"sandbox: true\nqueues:\n  - &q {id: a, addresses: {open: w1}}\n  - <<: *q\n    id: b\n    addresses: {open: w2}\n", ""},
 		{"lowercase country", "default_country: gb\n", `omnigate.yaml:1: default_country: write the region in capitals: "GB"`},
@@ -481,6 +507,21 @@ func TestParseEdgeCases(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("%s: error\n%s\nwant\n%s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestPrivateDestinationsAllowed: the same file loads once the operator allows private
+// destinations, or runs the sandbox.
+func TestPrivateDestinationsAllowed(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("testdata", "private_destinations.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, extra := range []string{"allow_private_destinations: true\n", "sandbox: true\nsandbox_with_providers: true\n"} {
+		if _, err := Parse(append(append([]byte{}, data...), extra...), t.TempDir()); err != nil {
+			t.Errorf("with %q: %v", extra, err)
 		}
 	}
 }

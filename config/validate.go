@@ -1,6 +1,8 @@
 package config
 
 import (
+	"time"
+
 	"cmp"
 	"fmt"
 	"maps"
@@ -14,6 +16,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/egress"
 )
 
 // Problem is one thing wrong with a configuration: where (a path such as
@@ -176,6 +179,7 @@ func checkURL(s string) string {
 var (
 	idPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]*$`)
 	digits        = regexp.MustCompile(`^[0-9]+$`)
+	alnum         = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 	hex64         = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	contentSID    = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 	apiVersion    = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
@@ -322,8 +326,16 @@ func (v *validator) events() {
 		}
 		return
 	}
-	if msg := checkURL(e.URL); msg != "" {
+	if strings.HasPrefix(e.URL, "/") {
+		// A path on omnigate's own listener: the sandbox's platform.
+		if !v.c.Sandbox {
+			v.add("events.url", "is a path, which names the sandbox's platform on omnigate's own listener; "+
+				"without sandbox: true give an absolute URL such as https://host/path")
+		}
+	} else if msg := checkURL(e.URL); msg != "" {
 		v.add("events.url", "%s", msg)
+	} else {
+		v.destination("events.url", e.URL)
 	}
 	if e.Secret == "" {
 		v.add("events.secret", "is required when events.url is set: it signs every event")
@@ -357,15 +369,42 @@ func (c *Config) hasProvider(name string) bool {
 	return false
 }
 
+// realProviders names the provider blocks present, in a fixed order.
+func (c *Config) realProviders() []string {
+	var out []string
+	for _, name := range []string{"twilio", "meta", "x", "open"} {
+		if c.hasProvider(name) {
+			out = append(out, "providers."+name)
+		}
+	}
+	return out
+}
+
 func (v *validator) providers() {
 	c := v.c
 	pr := c.Providers
+	if real := c.realProviders(); c.Sandbox && len(real) > 0 && !c.SandboxWithProviders {
+		v.add("sandbox", "is true beside %s: the channels without a provider would use sandbox carriers "+
+			"whose webhook secrets are published, so anyone could forge their webhooks. Add the missing "+
+			"provider blocks and remove sandbox, or set sandbox_with_providers: true to accept that",
+			strings.Join(real, ", "))
+	}
 	if wp := pr.WhatsAppProvider; wp != "twilio" && wp != "meta" {
 		v.add("providers.whatsapp_provider", "must be twilio or meta, got %q", wp)
 	}
 	if t := pr.Twilio; t != nil {
 		v.required("providers.twilio.account_sid", t.AccountSID)
 		v.required("providers.twilio.auth_token", t.AuthToken)
+		// twilio-go refuses to send (error 21222 or 21224) when either has anything but
+		// letters and digits, typically a newline or quote left by a secret store.
+		if t.AccountSID != "" && !alnum.MatchString(t.AccountSID) {
+			v.add("providers.twilio.account_sid", "must be letters and digits only (AC and 32 hex digits); twilio-go refuses anything else")
+		} else if t.AccountSID != "" && !strings.HasPrefix(t.AccountSID, "AC") {
+			v.add("providers.twilio.account_sid", "must be an Account SID, starting with AC")
+		}
+		if t.AuthToken != "" && !alnum.MatchString(t.AuthToken) {
+			v.add("providers.twilio.auth_token", "must be letters and digits only; twilio-go refuses anything else (look for a stray newline, space or quote)")
+		}
 		v.url("providers.twilio.base_url", t.BaseURL)
 		for _, k := range slices.Sorted(maps.Keys(t.ContentSIDs)) {
 			p := keyPath("providers.twilio.content_sids", k)
@@ -389,6 +428,7 @@ func (v *validator) providers() {
 				v.add(p, "key must be a page or Instagram account id (digits only)")
 			}
 			v.required(p, m.PageTokens[k])
+			v.headerToken(p, m.PageTokens[k])
 		}
 		for _, k := range slices.Sorted(maps.Keys(m.WhatsAppPhoneNumberIDs)) {
 			p := keyPath("providers.meta.whatsapp_phone_number_ids", k)
@@ -400,6 +440,9 @@ func (v *validator) providers() {
 			}
 		}
 	}
+	if m := pr.Meta; m != nil {
+		v.headerToken("providers.meta.whatsapp_token", m.WhatsAppToken)
+	}
 	if x := pr.X; x != nil {
 		v.required("providers.x.consumer_secret", x.ConsumerSecret)
 		v.url("providers.x.base_url", x.BaseURL)
@@ -409,6 +452,7 @@ func (v *validator) providers() {
 				v.add(p, "key must be an X user id (digits only)")
 			}
 			v.required(p, x.BearerTokens[k])
+			v.headerToken(p, x.BearerTokens[k])
 		}
 	}
 	if o := pr.Open; o != nil {
@@ -417,7 +461,9 @@ func (v *validator) providers() {
 			if !idPattern.MatchString(k) {
 				v.add(p, "an integration id %s", idRule)
 			}
-			v.url(p+".outbound_url", o.Integrations[k].OutboundURL)
+			if v.url(p+".outbound_url", o.Integrations[k].OutboundURL) {
+				v.destination(p+".outbound_url", o.Integrations[k].OutboundURL)
+			}
 			v.required(p+".secret", o.Integrations[k].Secret)
 		}
 	}
@@ -444,7 +490,12 @@ func (v *validator) carriers() {
 					if ch == omnigate.WhatsApp {
 						hint += " (whatsapp_provider is " + provider + ")"
 					}
-					v.add(p, "no carrier for channel %s: %s, or set sandbox: true", ch, hint)
+					// The sandbox is only a fix for a configuration without real carriers:
+					// beside them it would publish the missing channels' webhook secrets.
+					if len(c.realProviders()) == 0 {
+						hint += ", or set sandbox: true"
+					}
+					v.add(p, "no carrier for channel %s: %s", ch, hint)
 				}
 				continue
 			}
@@ -470,6 +521,18 @@ func (v *validator) carriers() {
 	}
 }
 
+// headerToken reports a token that cannot go in an "Authorization: Bearer" header as
+// one word: Go's HTTP client refuses control characters, and a space or quote means a
+// value pasted wrong. It names only the path: the value is a secret.
+func (v *validator) headerToken(path, value string) {
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c <= ' ' || c >= 0x7f || c == '"' {
+			v.add(path, "must be printable ASCII without spaces or quotes, as an Authorization header needs (look for a stray newline)")
+			return
+		}
+	}
+}
+
 // required reports an empty value. It names only the path: the value may be a secret.
 func (v *validator) required(path, value string) {
 	if value == "" {
@@ -477,9 +540,23 @@ func (v *validator) required(path, value string) {
 	}
 }
 
-func (v *validator) url(path, value string) {
+// url reports a value that is not an absolute http(s) URL, and whether it is one.
+func (v *validator) url(path, value string) bool {
 	if msg := checkURL(value); msg != "" {
 		v.add(path, "%s", msg)
+		return false
+	}
+	return true
+}
+
+// destination reports an outbound URL that points at a loopback, private or link-local
+// address while allow_private_destinations (or the sandbox) is off.
+func (v *validator) destination(path, value string) {
+	if v.c.PrivateDestinationsAllowed() {
+		return
+	}
+	if err := egress.CheckURL(value); err != nil {
+		v.add(path, "points at a loopback, private or link-local address; set allow_private_destinations: true if omnigate should reach it")
 	}
 }
 
@@ -507,6 +584,13 @@ func (v *validator) relay() {
 	positive("relay.batch_size", int64(r.BatchSize))
 	positive("relay.initial_backoff", int64(r.InitialBackoff))
 	positive("relay.max_backoff", int64(r.MaxBackoff))
+	positive("relay.attempt_timeout", int64(r.AttemptTimeout))
+	if r.Lease > 0 && r.AttemptTimeout > r.Lease/2 {
+		v.add("relay.attempt_timeout", "must be at most half of relay.lease (%s), so that an attempt always ends before its lease could", r.Lease)
+	}
+	if r.InstanceTimeout < Duration(time.Second) {
+		v.add("relay.instance_timeout", "must be at least 1s: instances heartbeat several times within it")
+	}
 	if r.InitialBackoff > 0 && r.MaxBackoff > 0 && r.MaxBackoff < r.InitialBackoff {
 		v.add("relay.max_backoff", "must not be shorter than relay.initial_backoff (%s)", r.InitialBackoff)
 	}

@@ -100,6 +100,7 @@ func TestOperations(t *testing.T) {
 store: "sqlite://./ops.db"
 default_country: US
 sandbox: true
+sandbox_with_providers: true
 queues:
   - id: support
     name: Support
@@ -149,6 +150,9 @@ log: {format: json, level: info}
 		req, _ := http.NewRequest(method, base+path, rd)
 		if key != "" {
 			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

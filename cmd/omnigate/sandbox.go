@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters/sandbox"
@@ -18,7 +19,9 @@ import (
 // built-in carrier mounted on omnigate's own listener under /sandbox/, and points the
 // real adapter at it with generated credentials. Sends therefore take the real adapter
 // path, and receipts and replies come back through the real webhook paths, signed.
-func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster *sandbox.Poster, log *slog.Logger) error {
+// It returns the carriers it mounted, for the console to act as their customers.
+func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster *sandbox.Poster, log *slog.Logger) (*sandboxSet, error) {
+	set := &sandboxSet{open: map[string]*sandbox.OpenIntegration{}}
 	p := &cfg.Providers
 	queues := cfg.DomainQueues()
 	addrs := func(ch omnigate.Channel) []string {
@@ -45,6 +48,7 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 		h := sandbox.NewTwilio(sandbox.TwilioConfig{AccountSID: p.Twilio.AccountSID, AuthToken: p.Twilio.AuthToken,
 			InboundURL: cfg.PublicURL + "/webhooks/twilio", Poster: poster})
 		mux.Handle("/sandbox/twilio/", http.StripPrefix("/sandbox/twilio", h))
+		set.twilio = h
 	}
 	if p.Meta == nil && uses(omnigate.Messenger, omnigate.Instagram) {
 		m := &config.Meta{AppSecret: "sandbox-meta-secret", VerifyToken: "sandbox-verify", WhatsAppToken: "sandbox-wa-token",
@@ -61,10 +65,11 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 		h, err := sandbox.NewMeta(sandbox.MetaConfig{AppSecret: m.AppSecret, WebhookURL: cfg.PublicURL + "/webhooks/meta",
 			PhoneNumberIDs: ids, InstagramIDs: addrs(omnigate.Instagram), Poster: poster})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		mux.Handle("/sandbox/meta/", http.StripPrefix("/sandbox/meta", h))
 		p.Meta = m
+		set.meta = h
 	}
 	if p.X == nil && uses(omnigate.X) {
 		x := &config.X{ConsumerSecret: "sandbox-x-secret", BearerTokens: map[string]string{}, BaseURL: base + "/sandbox/x"}
@@ -76,10 +81,11 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 		h, err := sandbox.NewX(sandbox.XConfig{ConsumerSecret: x.ConsumerSecret, WebhookURL: cfg.PublicURL + "/webhooks/x",
 			Tokens: tokens, Poster: poster})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		mux.Handle("/sandbox/x/", http.StripPrefix("/sandbox/x", h))
 		p.X = x
+		set.x = h
 	}
 	if p.Open == nil && uses(omnigate.Open) {
 		o := &config.Open{Integrations: map[string]config.OpenIntegration{}}
@@ -89,11 +95,21 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 			h := sandbox.NewOpen(sandbox.OpenConfig{Integration: a, Secret: secret,
 				WebhookURL: cfg.PublicURL + "/webhooks/open/" + a, Poster: poster})
 			mux.Handle("/sandbox/open/"+a, h)
+			set.open[a] = h
 		}
 		p.Open = o
 	}
 	log.Info("sandbox carriers enabled for providers missing from the configuration", "base", base+"/sandbox/")
-	return nil
+	return set, nil
+}
+
+// sandboxSet is the sandbox carriers one daemon mounted; nil for a carrier whose
+// provider block the configuration has.
+type sandboxSet struct {
+	twilio *sandbox.Twilio
+	meta   *sandbox.Meta
+	x      *sandbox.X
+	open   map[string]*sandbox.OpenIntegration // by integration id
 }
 
 // eventSink is the sandbox platform: it verifies and keeps the last events omnigate
@@ -102,6 +118,28 @@ type eventSink struct {
 	secret []byte
 	mu     sync.Mutex
 	events []json.RawMessage
+	subs   map[chan json.RawMessage]struct{}
+}
+
+// subscribe returns the events kept so far and a channel of those that follow. A
+// subscriber that falls 256 events behind has its channel closed (it catches up by
+// subscribing again); cancel ends the subscription.
+func (s *eventSink) subscribe() (past []json.RawMessage, next <-chan json.RawMessage, cancel func()) {
+	ch := make(chan json.RawMessage, 256)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs == nil {
+		s.subs = map[chan json.RawMessage]struct{}{}
+	}
+	s.subs[ch] = struct{}{}
+	return append([]json.RawMessage{}, s.events...), ch, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.subs[ch]; ok {
+			delete(s.subs, ch)
+			close(ch)
+		}
+	}
 }
 
 func (s *eventSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +156,7 @@ func (s *eventSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad event", http.StatusBadRequest)
 		return
 	}
-	if !events.Verify(s.secret, body, r.Header.Get("X-Omnigate-Signature")) {
+	if events.Verify(s.secret, body, r.Header.Get(events.SignatureHeader), time.Now(), 0) != nil {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
@@ -126,6 +164,14 @@ func (s *eventSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.events = append(s.events, body)
 	if len(s.events) > 500 {
 		s.events = s.events[len(s.events)-500:]
+	}
+	for ch := range s.subs {
+		select {
+		case ch <- body:
+		default:
+			delete(s.subs, ch)
+			close(ch)
+		}
 	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)

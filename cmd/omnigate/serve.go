@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"github.com/omnigate/omnigate/adapters/meta"
 	"github.com/omnigate/omnigate/adapters/open"
 	"github.com/omnigate/omnigate/adapters/sandbox"
@@ -70,11 +72,21 @@ func directory(cfg *config.Config) (*api.Directory, error) {
 	return d, nil
 }
 
+// webhookRoutes maps each carrier webhook route to the carrier serving it. Every route
+// is mounted whatever is configured: a reload may add a carrier, and a route whose
+// carrier is not configured answers 404.
+var webhookRoutes = map[string]string{
+	"POST /webhooks/twilio":             "twilio",
+	"POST /webhooks/twilio/status":      "twilio",
+	"/webhooks/meta":                    "meta",
+	"/webhooks/x":                       "x",
+	"POST /webhooks/open/{integration}": "open",
+}
+
 // registry builds the adapters for the configured providers and registers each
-// channel's carrier. It returns the webhook routes too.
-func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry, map[string]adapters.Adapter, error) {
+// channel's carrier.
+func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry, error) {
 	reg := adapters.NewRegistry()
-	hooks := map[string]adapters.Adapter{}
 	p := cfg.Providers
 	var tw *twilio.Twilio
 	var mt *meta.Meta
@@ -82,11 +94,10 @@ func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry
 		a, err := twilio.New(twilio.Config{AccountSID: p.Twilio.AccountSID, AuthToken: p.Twilio.AuthToken,
 			BaseURL: p.Twilio.BaseURL, PublicURL: cfg.PublicURL, ContentSIDs: p.Twilio.ContentSIDs})
 		if err != nil {
-			return nil, nil, fmt.Errorf("twilio: %w", err)
+			return nil, fmt.Errorf("twilio: %w", err)
 		}
 		tw = a
 		reg.Register(omnigate.SMS, a)
-		hooks["POST /webhooks/twilio"], hooks["POST /webhooks/twilio/status"] = a, a
 	}
 	if p.Meta != nil {
 		a, err := meta.New(meta.Config{AppSecret: p.Meta.AppSecret, VerifyToken: p.Meta.VerifyToken, PageTokens: p.Meta.PageTokens,
@@ -94,12 +105,11 @@ func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry
 			GraphURL: p.Meta.GraphURL, APIVersion: p.Meta.APIVersion,
 			StoryMentions: func() bool { return pol().Rules("", string(omnigate.Instagram)).StoryMentions }})
 		if err != nil {
-			return nil, nil, fmt.Errorf("meta: %w", err)
+			return nil, fmt.Errorf("meta: %w", err)
 		}
 		mt = a
 		reg.Register(omnigate.Messenger, a)
 		reg.Register(omnigate.Instagram, a)
-		hooks["/webhooks/meta"] = a
 	}
 	switch {
 	case p.WhatsAppProvider == "meta" && mt != nil:
@@ -110,24 +120,34 @@ func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry
 	if p.X != nil {
 		a, err := x.New(x.Config{ConsumerSecret: p.X.ConsumerSecret, BearerTokens: p.X.BearerTokens, BaseURL: p.X.BaseURL})
 		if err != nil {
-			return nil, nil, fmt.Errorf("x: %w", err)
+			return nil, fmt.Errorf("x: %w", err)
 		}
 		reg.Register(omnigate.X, a)
-		hooks["/webhooks/x"] = a
 	}
 	if p.Open != nil && len(p.Open.Integrations) > 0 {
 		ints := map[string]open.Integration{}
 		for id, i := range p.Open.Integrations {
 			ints[id] = open.Integration{OutboundURL: i.OutboundURL, Secret: i.Secret}
 		}
-		a, err := open.New(open.Config{Integrations: ints})
+		a, err := open.New(open.Config{Integrations: ints, HTTPClient: outboundClient(cfg)})
 		if err != nil {
-			return nil, nil, fmt.Errorf("open: %w", err)
+			return nil, fmt.Errorf("open: %w", err)
 		}
 		reg.Register(omnigate.Open, a)
-		hooks["POST /webhooks/open/{integration}"] = a
 	}
-	return reg, hooks, nil
+	return reg, nil
+}
+
+// outboundClient is the HTTP client for destinations the configuration names (open
+// integrations, events.url): it refuses loopback, private and link-local addresses at
+// dial time, after resolution and on redirects, unless allow_private_destinations or
+// the sandbox is on.
+func outboundClient(cfg *config.Config) *http.Client {
+	t := carrierhttp.Transport()
+	if !cfg.PrivateDestinationsAllowed() {
+		t = carrierhttp.GuardedTransport()
+	}
+	return &http.Client{Transport: t, Timeout: 15 * time.Second}
 }
 
 // daemon is a running omnigate.
@@ -138,14 +158,33 @@ type daemon struct {
 	pol    *policy.Holder
 	dir    atomic.Pointer[api.Directory]
 	relay  *outbox.Relay
+	svc    *messaging.Service
 	srv    *http.Server
 	ln     net.Listener
 	poster *sandbox.Poster
 	met    *metrics.Metrics
+	// console is the sandbox console at /sandbox/; nil without the sandbox.
+	console *console
+
+	// carriers is the registry the relay, the API and the webhooks consult on every
+	// attempt and request; reload replaces its contents when a provider block changed.
+	carriers *adapters.Registry
+	// file is the configuration as the file said at start, before the daemon filled
+	// in a port or sandbox carriers: what reload compares a new file with.
+	file config.Config
+	// sandboxProviders are the blocks the sandbox filled in at start; a reloaded file
+	// without a block keeps using the sandbox carrier.
+	sandboxProviders config.Providers
+	// providers are the provider blocks in use.
+	providers config.Providers
+	reloadMu  sync.Mutex
+	// restart lists the changed keys that take effect only after a restart.
+	restart atomic.Pointer[[]string]
 }
 
 func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{cfg: cfg, log: log}
+	d := &daemon{cfg: cfg, log: log, file: *cfg}
+	d.restart.Store(&[]string{})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
@@ -155,6 +194,10 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		// Port 0 was a request for any free port; carriers must call the one we got.
 		cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "0") + strconv.Itoa(port)
 	}
+	if strings.HasPrefix(cfg.Events.URL, "/") {
+		// A path names the sandbox's platform on this listener.
+		cfg.Events.URL = localBase(ln) + cfg.Events.URL
+	}
 	fail := func(err error) (*daemon, error) {
 		ln.Close()
 		if d.st != nil {
@@ -162,7 +205,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		}
 		return nil, err
 	}
-	d.st, err = sqlstore.Open(ctx, cfg.Store, sqlstore.Options{Dir: cfg.Dir})
+	d.st, err = sqlstore.Open(ctx, cfg.Store, sqlstore.Options{Dir: cfg.Dir, Owner: true})
 	if err != nil {
 		return fail(err)
 	}
@@ -185,30 +228,43 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		d.poster = &sandbox.Poster{Log: log}
 		// The sandbox carriers live on this listener; reach them over loopback.
 		base := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
-		if err := sandboxCarriers(cfg, mux, base, d.poster, log); err != nil {
+		if cfg.SandboxWithProviders {
+			log.Warn("sandbox carriers beside real providers (sandbox_with_providers): the sandboxed channels' webhook secrets are published, so anyone can forge their webhooks")
+		}
+		fakes, err := sandboxCarriers(cfg, mux, base, d.poster, log)
+		if err != nil {
 			return fail(err)
 		}
+		var platform *eventSink
 		if cfg.Events.URL != "" {
-			mux.Handle("/sandbox/events", &eventSink{secret: []byte(cfg.Events.Secret)})
+			platform = &eventSink{secret: []byte(cfg.Events.Secret)}
+			mux.Handle("/sandbox/events", platform)
 		}
+		d.console = newConsole(cfg, fakes, platform, cfg.Events.URL == localBase(ln)+"/sandbox/events")
+		d.console.mount(mux)
 	}
-	carriers, hooks, err := registry(cfg, d.pol.Current)
+	d.sandboxProviders = filledIn(d.file.Providers, cfg.Providers)
+	d.providers = cfg.Providers
+	carriers, err := registry(cfg, d.pol.Current)
 	if err != nil {
 		return fail(err)
 	}
+	d.carriers = carriers
 	queues := func() map[string]omnigate.Queue { return d.dir.Load().Queues }
 	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, Queues: queues,
 		Events: cfg.Events.URL != "", Log: log, Observer: d.met})
 	if err != nil {
 		return fail(err)
 	}
+	d.svc = svc
 	var sink *events.Sink
 	if cfg.Events.URL != "" {
-		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: &http.Client{Timeout: 15 * time.Second}}
+		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg)}
 	}
 	owner := hostOwner()
 	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: carriers, Observer: d.met, Events: sink, Owner: owner,
 		Workers: cfg.Relay.Workers, BatchSize: cfg.Relay.BatchSize, Lease: cfg.Relay.Lease.Std(),
+		AttemptTimeout: cfg.Relay.AttemptTimeout.Std(), InstanceTimeout: cfg.Relay.InstanceTimeout.Std(),
 		MaxAttempts: cfg.Relay.MaxAttempts, InitialBackoff: cfg.Relay.InitialBackoff.Std(), MaxBackoff: cfg.Relay.MaxBackoff.Std(),
 		Recheck: messaging.Recheck(d.pol.Current),
 		Rate: func(m omnigate.Message) float64 {
@@ -220,15 +276,33 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		return fail(err)
 	}
 	a := api.New(api.Config{Service: svc, Store: d.st, Directory: func() *api.Directory { return d.dir.Load() },
-		Policy: d.pol.Current, PolicyError: d.pol.LastError, Registry: carriers, Log: log, Observe: d.met.HTTP})
-	for pattern, ad := range hooks {
-		a.Handle(pattern, &webhook.Handler{Adapter: ad, Ingester: svc, Log: log, Observe: d.met.Webhook})
+		Policy: d.pol.Current, PolicyError: d.pol.LastError, Registry: carriers, Log: log, Observe: d.met.HTTP,
+		RestartPending: func() []string { return *d.restart.Load() }, AllowPrivateMedia: cfg.PrivateDestinationsAllowed()})
+	for pattern, provider := range webhookRoutes {
+		current := func() (adapters.Adapter, bool) { return carriers.Provider(provider) }
+		a.Handle(pattern, &webhook.Handler{Current: current, Ingester: svc, Log: log, Observe: d.met.Webhook})
 	}
 	a.Handle("GET /metrics", d.met.Handler())
-	a.Handle("/sandbox/", mux)
+	if cfg.Sandbox {
+		a.Handle("/sandbox/", mux)
+	}
 	d.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	if d.console != nil {
+		d.srv.RegisterOnShutdown(d.console.close) // its event streams never go idle
+	}
 	return d, nil
+}
+
+// localBase is the base URL a process on this machine reaches ln at: its own address,
+// or loopback when it listens on every interface.
+func localBase(ln net.Listener) string {
+	a := ln.Addr().(*net.TCPAddr)
+	host := "127.0.0.1"
+	if !a.IP.IsUnspecified() {
+		host = a.IP.String()
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(a.Port))
 }
 
 func hostOwner() string {
@@ -238,14 +312,32 @@ func hostOwner() string {
 	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// reload re-reads the configuration file (SIGHUP): queues, principals and the default
-// country take effect at once; a file that fails validation keeps the running one.
-// Listen address, store and providers need a restart.
+// reload re-reads the configuration file (SIGHUP, or the file changed): queues,
+// principals and the default country take effect at once, and when a provider block
+// changed the carrier adapters are rebuilt and swapped in, so the next attempt uses the
+// new credentials while attempts in flight finish with the old ones. A change that
+// needs a restart (listen, store, ...) is logged as a warning naming it and shown by
+// /readyz; the running value stays. A file that fails validation, or whose carriers
+// cannot be built, changes nothing.
 func (d *daemon) reload() {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	cfg, err := config.Load(d.cfg.Path)
 	var dir *api.Directory
 	if err == nil {
 		dir, err = directory(cfg)
+	}
+	var providers config.Providers
+	var carriers *adapters.Registry
+	var changed []string
+	if err == nil {
+		providers = d.sandboxProviders.Under(cfg.Providers)
+		changed = providers.Changed(d.providers)
+		if len(changed) > 0 {
+			running := *d.cfg
+			running.Providers = providers
+			carriers, err = registry(&running, d.pol.Current)
+		}
 	}
 	d.met.Reload("config", err == nil)
 	if err != nil {
@@ -253,10 +345,39 @@ func (d *daemon) reload() {
 		return
 	}
 	d.dir.Store(dir)
+	if carriers != nil {
+		d.carriers.Replace(carriers)
+		d.providers = providers
+		d.log.Info("carrier adapters rebuilt; the next attempts use them", "changed", strings.Join(changed, ", "))
+	}
+	pending := d.file.RestartNeeded(cfg)
+	d.restart.Store(&pending)
+	if len(pending) > 0 {
+		d.log.Warn("configuration changes need a restart; the running values stay until then",
+			"keys", strings.Join(pending, ", "))
+	}
 	if err := d.pol.Reload(); err != nil {
 		d.log.Error("policy reload failed; keeping the running policy", "err", err)
 	}
 	d.log.Info("configuration reloaded", "queues", len(dir.Queues), "principals", len(dir.Principals))
+}
+
+// filledIn returns the blocks of after that before lacked: what the sandbox added.
+func filledIn(before, after config.Providers) config.Providers {
+	var p config.Providers
+	if before.Twilio == nil {
+		p.Twilio = after.Twilio
+	}
+	if before.Meta == nil {
+		p.Meta = after.Meta
+	}
+	if before.X == nil {
+		p.X = after.X
+	}
+	if before.Open == nil {
+		p.Open = after.Open
+	}
+	return p
 }
 
 // run serves until ctx ends, then shuts down gracefully within the configured deadline.
@@ -265,10 +386,20 @@ func (d *daemon) run(ctx context.Context) error {
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- d.relay.Run(relayCtx, d.cfg.ShutdownTimeout.Std()) }()
+	// The watchers and the janitor use the store: stop them before it closes.
 	watchCtx, stopWatch := context.WithCancel(context.Background())
-	defer stopWatch()
+	var watchers sync.WaitGroup
+	defer func() { stopWatch(); watchers.Wait() }()
 	if d.cfg.PolicyFile != "" {
-		go d.pol.Watch(watchCtx)
+		watchers.Go(func() { d.pol.Watch(watchCtx) })
+	}
+	watchers.Go(func() { d.svc.RunJanitor(watchCtx, 10*time.Minute) })
+	if d.cfg.Path != "" {
+		watchers.Go(func() {
+			if err := config.Watch(watchCtx, d.cfg.Path, 200*time.Millisecond, d.log, d.reload); err != nil {
+				d.log.Warn("not watching the configuration file; reload it with SIGHUP", "err", err)
+			}
+		})
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- d.srv.Serve(d.ln) }()
@@ -296,11 +427,7 @@ func (d *daemon) run(ctx context.Context) error {
 	return err
 }
 
-func serve(cfgPath string) error {
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return err
-	}
+func serve(cfg *config.Config) error {
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

@@ -29,7 +29,7 @@ func TestTwilioEndToEnd(t *testing.T) {
 	var got []events.Event
 	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if !events.Verify([]byte(secret), body, r.Header.Get("X-Omnigate-Signature")) {
+		if events.Verify([]byte(secret), body, r.Header.Get(events.SignatureHeader), time.Now(), 0) != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
@@ -76,6 +76,7 @@ log: {level: warn}
 	body, _ := json.Marshal(map[string]any{"channel": "sms", "to": "(415) 555-0100", "text": "Shipped. Any questions?"})
 	req, _ := http.NewRequest("POST", base+"/v1/messages", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+opsAnnKey)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
