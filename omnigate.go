@@ -199,6 +199,9 @@ type Message struct {
 	ErrorCode         string
 	ErrorMessage      string
 	Deleted           bool // unsent by the contact: text removed from history
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Redacted: erased by retention or on request; text, media and template variables
+	// are gone, the message remains as a tombstone.
+	Redacted  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }

@@ -359,6 +359,9 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 				o["conversation_id"] = res.Err.Details["conversation_id"]
 			}
 		}
+		if res.Templates != nil {
+			o["templates"] = res.Templates
+		}
 		out = append(out, o)
 	}
 	if len(out) == 1 {
@@ -396,6 +399,9 @@ func messageJSON(m omnigate.Message) map[string]any {
 	}
 	if m.Deleted {
 		out["deleted"] = true
+	}
+	if m.Redacted {
+		out["redacted"] = true
 	}
 	return out
 }

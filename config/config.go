@@ -55,8 +55,12 @@ type Config struct {
 	AllowPrivateDestinations bool  `yaml:"allow_private_destinations"`
 	Log                      Log   `yaml:"log"`
 	Relay                    Relay `yaml:"relay"`
+
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Retention bounds how long message content and conversations are kept; by
+	// default nothing is deleted.
+	Retention Retention `yaml:"retention"`
 
 	// Path is the absolute path of the file loaded; empty after Parse.
 	Path string `yaml:"-"`
@@ -114,7 +118,9 @@ type Providers struct {
 	WhatsAppProvider string `yaml:"whatsapp_provider"`
 }
 
-// Twilio carries sms, and whatsapp when WhatsAppProvider is "twilio".
+// Twilio carries sms, and whatsapp when WhatsAppProvider is "twilio". WhatsApp
+// templates are synced from Twilio's Content API: https://content.twilio.com with the
+// default base_url, else base_url itself (a proxy or fake serving both APIs).
 type Twilio struct {
 	AccountSID string `yaml:"account_sid"`
 	AuthToken  string `yaml:"auth_token"`
@@ -136,8 +142,11 @@ type Meta struct {
 	// WhatsAppPhoneNumberIDs maps a queue's whatsapp address (E.164) to its Cloud API
 	// phone number id.
 	WhatsAppPhoneNumberIDs map[string]string `yaml:"whatsapp_phone_number_ids"`
-	GraphURL               string            `yaml:"graph_url"`   // default https://graph.facebook.com
-	APIVersion             string            `yaml:"api_version"` // default v23.0
+	// WhatsAppBusinessAccountIDs maps a queue's whatsapp address (E.164) to the id of
+	// the WhatsApp Business Account owning it, whose message templates are synced.
+	WhatsAppBusinessAccountIDs map[string]string `yaml:"whatsapp_business_account_ids"`
+	GraphURL                   string            `yaml:"graph_url"`   // default https://graph.facebook.com
+	APIVersion                 string            `yaml:"api_version"` // default v23.0
 }
 
 // X carries the x channel (direct messages).
@@ -270,6 +279,14 @@ func (c *Config) ApplyDefaults() {
 	dur(&c.Relay.InitialBackoff, "relay.initial_backoff", time.Second)
 	dur(&c.Relay.MaxBackoff, "relay.max_backoff", 10*time.Minute)
 	dur(&c.ShutdownTimeout, "shutdown_timeout", 10*time.Second)
+}
+
+// ContentURL is where Twilio's Content API is reached: see Twilio.
+func (t *Twilio) ContentURL() string {
+	if t.BaseURL == DefaultTwilioBaseURL || t.BaseURL == "" {
+		return "https://content.twilio.com"
+	}
+	return t.BaseURL
 }
 
 // LocalURL is where a process on this machine (the send command, the sandbox) reaches a
@@ -420,5 +437,6 @@ func (c *Config) RestartNeeded(next *Config) []string {
 	add("relay", c.Relay == next.Relay)
 	add("log", c.Log == next.Log)
 	add("shutdown_timeout", c.ShutdownTimeout == next.ShutdownTimeout)
+	add("retention", c.Retention == next.Retention)
 	return out
 }

@@ -118,7 +118,7 @@ func TestProblems(t *testing.T) {
 	}{{
 		file: "unknown_keys.yaml",
 		want: []string{
-			`omnigate.yaml:2: listne: unknown key "listne" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, sandbox_with_providers, allow_private_destinations, log, relay, shutdown_timeout)`,
+			`omnigate.yaml:2: listne: unknown key "listne" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, sandbox_with_providers, allow_private_destinations, log, relay, shutdown_timeout, retention)`,
 			`omnigate.yaml:5: queues[0].adresses: unknown key "adresses" (known keys: id, name, addresses)`,
 			`omnigate.yaml:9: principals[0].role: unknown key "role" (known keys: id, key_sha256, permissions, queues, default_queue)`,
 			`omnigate.yaml:12: providers.twilio.baseurl: unknown key "baseurl" (known keys: account_sid, auth_token, base_url, content_sids)`,
@@ -494,7 +494,7 @@ func TestParseEdgeCases(t *testing.T) {
 		{"top level must be a mapping", "- a\n", "omnigate.yaml:1: must be a mapping of key: value"},
 		{"merge keys are walked for unknown keys",
 			"sandbox: true\nbase: &b {id: a}\n",
-			`omnigate.yaml:2: base: unknown key "base" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, sandbox_with_providers, allow_private_destinations, log, relay, shutdown_timeout)`},
+			`omnigate.yaml:2: base: unknown key "base" (known keys: listen, public_url, store, policy_file, default_country, queues, principals, events, providers, sandbox, sandbox_with_providers, allow_private_destinations, log, relay, shutdown_timeout, retention)`},
 		{"anchors and merges decode",
 			"sandbox: true\nqueues:\n  - &q {id: a, addresses: {open: w1}}\n  - <<: *q\n    id: b\n    addresses: {open: w2}\n", ""},
 		{"lowercase country", "default_country: gb\n", `omnigate.yaml:1: default_country: write the region in capitals: "GB"`},

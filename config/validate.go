@@ -87,6 +87,8 @@ func (c *Config) Validate() error {
 	v.providers()
 	v.log()
 	v.relay()
+	v.retention()
+	v.templates()
 	if len(v.problems) == 0 {
 		return nil
 	}

@@ -7,7 +7,8 @@ import (
 	"github.com/omnigate/omnigate/store"
 )
 
-// Retention windows for what only serves dedupe and replays. Nothing else is deleted.
+// Retention windows for what only serves dedupe and replays. Message content and
+// conversations are kept as long as Config.Retention says.
 const (
 	// IdempotencyTTL is how long an Idempotency-Key is remembered: a repeat within it
 	// gets the first response.
@@ -22,12 +23,30 @@ const (
 	HeldReceiptTTL = 24 * time.Hour
 )
 
+// Retention says how long message content and conversations are kept; zero keeps
+// them forever.
+type Retention struct {
+	// MessageBodies: after this, a message's text, media references and template
+	// variables are blanked and it stays as a tombstone (counts and threads hold).
+	MessageBodies time.Duration
+	// Conversations: a conversation inactive this long is deleted with its messages.
+	Conversations time.Duration
+}
+
 // Prune deletes dedupe keys, idempotency records and held receipts past their
-// retention, in small batches, and returns how many rows went.
+// retention, tombstones message bodies and deletes conversations past Config.Retention,
+// in small batches, and returns how many rows went.
 func (s *Service) Prune(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
-	return s.cfg.Store.Prune(ctx, store.Prune{InboundSeenBefore: now.Add(-InboundDedupeTTL),
-		IdempotencyBefore: now.Add(-IdempotencyTTL), ReceiptsBefore: now.Add(-HeldReceiptTTL), Limit: 1000})
+	p := store.Prune{InboundSeenBefore: now.Add(-InboundDedupeTTL),
+		IdempotencyBefore: now.Add(-IdempotencyTTL), ReceiptsBefore: now.Add(-HeldReceiptTTL), Now: now, Limit: 1000}
+	if r := s.cfg.Retention.MessageBodies; r > 0 {
+		p.BodiesBefore = now.Add(-r)
+	}
+	if r := s.cfg.Retention.Conversations; r > 0 {
+		p.ConversationsBefore = now.Add(-r)
+	}
+	return s.cfg.Store.Prune(ctx, p)
 }
 
 // RunJanitor prunes now and then every interval until ctx ends. Instances sharing a
@@ -41,7 +60,7 @@ func (s *Service) RunJanitor(ctx context.Context, every time.Duration) {
 		case err != nil && ctx.Err() == nil:
 			s.cfg.Log.Warn("pruning expired dedupe keys failed; will try again", "err", err)
 		case n > 0:
-			s.cfg.Log.Info("pruned expired dedupe keys, idempotency records and held receipts", "rows", n)
+			s.cfg.Log.Info("pruned expired dedupe keys, idempotency records, held receipts and content past its retention", "rows", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -41,6 +41,11 @@ type Config struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Observer Observer
+	// Templates lists a carrier's message templates for one of our addresses; nil:
+	// templates are never synced and sends naming one are left to the carrier.
+	Templates TemplateSource
+	// Retention bounds how long message content and conversations are kept.
+	Retention Retention
 }
 
 // Service implements the contact-center rules.
@@ -111,7 +116,10 @@ type Result struct {
 	Status         string           `json:"status,omitempty"`
 	Outcome        string           `json:"conversation,omitempty"` // new, continued, taken_over
 	Decision       *policy.Decision `json:"decision,omitempty"`
-	Err            *Error           `json:"-"`
+	// Templates, for a dry run refused because only a template may be sent, lists the
+	// approved templates that can be sent instead.
+	Templates []Template `json:"templates,omitempty"`
+	Err       *Error     `json:"-"`
 }
 
 // Outcomes of a send for the conversation.
@@ -161,6 +169,9 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 		return nil, refuse(http.StatusUnprocessableEntity, "no_outbound_address",
 			fmt.Sprintf("queue %q has no %s address", req.Queue.ID, req.Channel), nil)
 	}
+	if err := s.checkTemplate(ctx, req.Channel, ourAddr, req.Template); err != nil {
+		return nil, err
+	}
 	rules := s.cfg.Policy().Rules(req.Queue.ID, string(req.Channel))
 	// Lock every conversation key up front, in one order, so that two batch sends with
 	// overlapping recipients cannot deadlock.
@@ -198,6 +209,11 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if req.DryRun {
+		if err := s.offerTemplates(ctx, req.Channel, ourAddr, results); err != nil {
+			return nil, err
+		}
 	}
 	if s.cfg.Observer != nil {
 		for _, r := range results {

@@ -147,7 +147,15 @@ type Prune struct {
 	InboundSeenBefore time.Time // carriers' message ids kept for dedupe
 	IdempotencyBefore time.Time // Idempotency-Key records
 	ReceiptsBefore    time.Time // held receipts no message ever claimed
-	Limit             int
+	// BodiesBefore: messages created before it lose their text, media references and
+	// template variables and become tombstones (Message.Redacted); zero keeps them.
+	BodiesBefore time.Time
+	// ConversationsBefore: conversations whose last activity is before it are deleted
+	// with their messages, unless the outbox still holds a row of one of them.
+	ConversationsBefore time.Time
+	// Now stamps the tombstones' update time; zero: the wall clock.
+	Now   time.Time
+	Limit int
 }
 
 // Outcome is what became of one attempt.
@@ -284,6 +292,12 @@ type Tx interface {
 	BeginIdempotency(principalID, key, bodyHash string, now, expired, stale time.Time) (bool, error)
 	FinishIdempotency(principalID, key string, code int, response []byte) error
 	DropIdempotency(principalID, key string) error
+
+	// EraseContact removes a contact's name, the text, media references and template
+	// variables of every message of its conversations (leaving tombstones, so counts
+	// and threading hold), and wrap-up notes; queued outbound messages are canceled.
+	// Opt-outs stay. ErrNotFound when the store knows nothing of the contact.
+	EraseContact(ch omnigate.Channel, address string, now time.Time) (Erasure, error)
 }
 
 // Store is omnigate's durable state.
@@ -325,13 +339,21 @@ type Store interface {
 	// key, with no lease on it. ok is false when there is none.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// Prune deletes expired dedupe keys, idempotency records and orphaned held
-	// receipts, in batches, and returns how many rows went.
+	// receipts, tombstones old message bodies and deletes old conversations (see
+	// Prune), in batches, and returns how many rows went.
 	Prune(ctx context.Context, p Prune) (int, error)
 	// Outbox lists rows with status after id, oldest first.
 	Outbox(ctx context.Context, status string, after int64, limit int) ([]OutboxRow, error)
 	// RetryDead makes a dead row pending again, due now, with its attempts reset.
 	RetryDead(ctx context.Context, id int64, now time.Time) error
 	OutboxStats(ctx context.Context, now time.Time) (OutboxStats, error)
+
+	// ReplaceTemplates records the carrier's whole template catalogue for one of our
+	// addresses, replacing what was stored, and when it was synced.
+	ReplaceTemplates(ctx context.Context, ch omnigate.Channel, address string, ts []Template, now time.Time) error
+	// Templates returns the stored catalogue of an address, ordered by name and
+	// language; SyncedAt is zero when it was never synced.
+	Templates(ctx context.Context, ch omnigate.Channel, address string) (TemplateSet, error)
 
 	// Notify returns a channel that receives a value soon after a row is enqueued (by
 	// this process, or by another instance sharing the database where supported).

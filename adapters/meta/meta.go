@@ -34,9 +34,12 @@ type Config struct {
 	WhatsAppToken string
 	// WhatsAppPhoneNumberIDs maps our E.164 number to its Cloud API phone-number id.
 	WhatsAppPhoneNumberIDs map[string]string
-	GraphURL               string // https://graph.facebook.com when empty
-	APIVersion             string // v23.0 when empty
-	HTTPClient             *http.Client
+	// WhatsAppBusinessAccountIDs maps our E.164 number to the id of the WhatsApp
+	// Business Account that owns it, whose message templates it may send (Templates).
+	WhatsAppBusinessAccountIDs map[string]string
+	GraphURL                   string // https://graph.facebook.com when empty
+	APIVersion                 string // v23.0 when empty
+	HTTPClient                 *http.Client
 	// StoryMentions is asked for every inbound Instagram story mention: false (or a nil
 	// func) drops it. A func lets omnigate follow a reloaded policy without rebuilding.
 	StoryMentions func() bool

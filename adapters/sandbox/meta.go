@@ -67,6 +67,7 @@ func NewMeta(cfg MetaConfig) (*Meta, error) {
 	}
 	m := &Meta{cfg: cfg, mux: http.NewServeMux(), idBase: uint64(time.Now().UnixNano())}
 	m.mux.HandleFunc("POST /{version}/{id}/messages", m.messages)
+	m.mux.HandleFunc("GET /{version}/{id}/message_templates", m.messageTemplates)
 	return m, nil
 }
 

@@ -52,6 +52,7 @@ var _ http.Handler = (*Twilio)(nil)
 func NewTwilio(cfg TwilioConfig) *Twilio {
 	t := &Twilio{cfg: cfg, mux: http.NewServeMux(), now: time.Now}
 	t.mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", t.createMessage)
+	t.mux.HandleFunc("GET /v1/ContentAndApprovals", t.contentAndApprovals)
 	t.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		twilioError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 	})
@@ -127,9 +128,13 @@ func (t *Twilio) createMessage(w http.ResponseWriter, r *http.Request) {
 		twilioError(w, http.StatusBadRequest, 21602, "Message body is required.")
 		return
 	}
-	if text == "" && form.Get("ContentSid") != "" {
-		// The sandbox has no template store; it shows which template went out.
-		text = "[template " + form.Get("ContentSid") + "]"
+	if sid := form.Get("ContentSid"); text == "" && sid != "" {
+		body, ok := renderContent(sid, form.Get("ContentVariables"))
+		if !ok {
+			twilioError(w, http.StatusBadRequest, 21655, "The ContentSid is Invalid")
+			return
+		}
+		text = body
 	}
 
 	sid := newTwilioSID("SM")

@@ -45,6 +45,13 @@ type Config struct {
 	// ContentSIDs maps "name/language" to the Content SID (HX...) of an approved
 	// WhatsApp template.
 	ContentSIDs map[string]string
+	// ContentURL is Twilio's Content API root (default DefaultContentURL), from which
+	// Templates lists the account's content templates.
+	ContentURL string
+	// ContentSID, when set, finds the Content SID of a template synced from the
+	// Content API for sends from an address; ContentSIDs wins when it names the
+	// template too.
+	ContentSID func(ctx context.Context, from, name, language string) (string, bool)
 	// HTTPClient, when set, makes the individual HTTP attempts (its Transport, Timeout
 	// and CheckRedirect are used as given); retries are layered on top of it.
 	HTTPClient *http.Client
@@ -139,7 +146,7 @@ func (t *Twilio) Account() string { return "twilio:" + t.cfg.AccountSID }
 // *adapters.RetryableError (network errors, 5xx, 429, code 20429, with Retry-After), or
 // the context's error when ctx ends first.
 func (t *Twilio) Send(ctx context.Context, m adapters.Outbound) (adapters.Receipt, error) {
-	params, err := t.params(m)
+	params, err := t.params(ctx, m)
 	if err != nil {
 		return adapters.Receipt{}, fmt.Errorf("twilio: send: %w", err)
 	}
@@ -159,7 +166,7 @@ func (t *Twilio) Send(ctx context.Context, m adapters.Outbound) (adapters.Receip
 }
 
 // params maps m onto Twilio's Message create fields.
-func (t *Twilio) params(m adapters.Outbound) (*twapi.CreateMessageParams, error) {
+func (t *Twilio) params(ctx context.Context, m adapters.Outbound) (*twapi.CreateMessageParams, error) {
 	to, from := m.To, m.From
 	switch m.Channel {
 	case omnigate.SMS:
@@ -180,6 +187,9 @@ func (t *Twilio) params(m adapters.Outbound) (*twapi.CreateMessageParams, error)
 	if m.Template != nil {
 		key := m.Template.Name + "/" + m.Template.Language
 		sid, ok := t.cfg.ContentSIDs[key]
+		if !ok && t.cfg.ContentSID != nil {
+			sid, ok = t.cfg.ContentSID(ctx, m.From, m.Template.Name, m.Template.Language)
+		}
 		if !ok {
 			return nil, adapters.Permanent("template_not_configured",
 				fmt.Sprintf("no content sid configured for template %q", key), nil)

@@ -55,9 +55,13 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 			PageTokens: map[string]string{}, WhatsAppPhoneNumberIDs: map[string]string{},
 			GraphURL: base + "/sandbox/meta", APIVersion: "v23.0"}
 		ids := map[string]string{}
+		m.WhatsAppBusinessAccountIDs = map[string]string{}
 		for i, a := range addrs(omnigate.WhatsApp) {
 			id := fmt.Sprintf("10%010d", i+1)
 			m.WhatsAppPhoneNumberIDs[a], ids[id] = id, a
+			// One sandbox business account per number; every one serves the
+			// sandbox's template catalogue.
+			m.WhatsAppBusinessAccountIDs[a] = fmt.Sprintf("20%010d", i+1)
 		}
 		for _, a := range append(addrs(omnigate.Messenger), addrs(omnigate.Instagram)...) {
 			m.PageTokens[a] = "sandbox-page-token"

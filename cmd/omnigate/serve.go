@@ -85,14 +85,15 @@ var webhookRoutes = map[string]string{
 
 // registry builds the adapters for the configured providers and registers each
 // channel's carrier.
-func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry, error) {
+func registry(cfg *config.Config, pol func() *policy.Policy, sids contentSID) (*adapters.Registry, error) {
 	reg := adapters.NewRegistry()
 	p := cfg.Providers
 	var tw *twilio.Twilio
 	var mt *meta.Meta
 	if p.Twilio != nil {
 		a, err := twilio.New(twilio.Config{AccountSID: p.Twilio.AccountSID, AuthToken: p.Twilio.AuthToken,
-			BaseURL: p.Twilio.BaseURL, PublicURL: cfg.PublicURL, ContentSIDs: p.Twilio.ContentSIDs})
+			BaseURL: p.Twilio.BaseURL, PublicURL: cfg.PublicURL, ContentSIDs: p.Twilio.ContentSIDs,
+			ContentURL: p.Twilio.ContentURL(), ContentSID: sids})
 		if err != nil {
 			return nil, fmt.Errorf("twilio: %w", err)
 		}
@@ -102,7 +103,8 @@ func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry
 	if p.Meta != nil {
 		a, err := meta.New(meta.Config{AppSecret: p.Meta.AppSecret, VerifyToken: p.Meta.VerifyToken, PageTokens: p.Meta.PageTokens,
 			WhatsAppToken: p.Meta.WhatsAppToken, WhatsAppPhoneNumberIDs: p.Meta.WhatsAppPhoneNumberIDs,
-			GraphURL: p.Meta.GraphURL, APIVersion: p.Meta.APIVersion,
+			WhatsAppBusinessAccountIDs: p.Meta.WhatsAppBusinessAccountIDs,
+			GraphURL:                   p.Meta.GraphURL, APIVersion: p.Meta.APIVersion,
 			StoryMentions: func() bool { return pol().Rules("", string(omnigate.Instagram)).StoryMentions }})
 		if err != nil {
 			return nil, fmt.Errorf("meta: %w", err)
@@ -245,14 +247,15 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	}
 	d.sandboxProviders = filledIn(d.file.Providers, cfg.Providers)
 	d.providers = cfg.Providers
-	carriers, err := registry(cfg, d.pol.Current)
+	carriers, err := registry(cfg, d.pol.Current, d.contentSID)
 	if err != nil {
 		return fail(err)
 	}
 	d.carriers = carriers
 	queues := func() map[string]omnigate.Queue { return d.dir.Load().Queues }
 	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, Queues: queues,
-		Events: cfg.Events.URL != "", Log: log, Observer: d.met})
+		Events: cfg.Events.URL != "", Log: log, Observer: d.met, Templates: templateSource(carriers),
+		Retention: messaging.Retention{MessageBodies: cfg.Retention.MessageBodies.Std(), Conversations: cfg.Retention.Conversations.Std()}})
 	if err != nil {
 		return fail(err)
 	}
@@ -336,7 +339,7 @@ func (d *daemon) reload() {
 		if len(changed) > 0 {
 			running := *d.cfg
 			running.Providers = providers
-			carriers, err = registry(&running, d.pol.Current)
+			carriers, err = registry(&running, d.pol.Current, d.contentSID)
 		}
 	}
 	d.met.Reload("config", err == nil)
@@ -394,6 +397,7 @@ func (d *daemon) run(ctx context.Context) error {
 		watchers.Go(func() { d.pol.Watch(watchCtx) })
 	}
 	watchers.Go(func() { d.svc.RunJanitor(watchCtx, 10*time.Minute) })
+	watchers.Go(func() { d.svc.RunTemplateSync(watchCtx, config.TemplateSyncInterval) })
 	if d.cfg.Path != "" {
 		watchers.Go(func() {
 			if err := config.Watch(watchCtx, d.cfg.Path, 200*time.Millisecond, d.log, d.reload); err != nil {

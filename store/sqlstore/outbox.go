@@ -578,5 +578,6 @@ func (db *DB) Prune(ctx context.Context, p store.Prune) (int, error) {
 			}
 		}
 	}
-	return total, nil
+	n, err := db.pruneRetention(ctx, p)
+	return total + n, err
 }

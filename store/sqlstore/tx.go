@@ -208,7 +208,7 @@ func scanMessage(s scanner, extra ...any) (omnigate.Message, error) {
 			return m, fmt.Errorf("message %s: media: %w", m.ID, err)
 		}
 	}
-	m.Deleted = deleted != 0
+	m.Deleted, m.Redacted = deleted == 1, deleted == redactedFlag
 	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return m, nil
 }
@@ -248,7 +248,10 @@ func messageArgs(m omnigate.Message) ([]any, error) {
 		media = string(b)
 	}
 	deleted := 0
-	if m.Deleted {
+	switch {
+	case m.Redacted:
+		deleted = redactedFlag
+	case m.Deleted:
 		deleted = 1
 	}
 	return []any{m.ID, m.ConversationID, string(m.Direction), string(m.Channel), m.QueueID, m.From, m.To, m.Text,

@@ -44,6 +44,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a claim never takes back the owner's own rows in flight", testClaimExcludes},
 		{"next due ignores leased heads and rows behind them", testNextDueClaimable},
 		{"prune deletes old dedupe keys, idempotency records and held receipts", testPrune},
+		{"templates are replaced per address and kept", testTemplates},
+		{"retention tombstones old bodies, in batches, sparing messages in flight", testRetentionBodies},
+		{"retention deletes old conversations the outbox no longer needs", testRetentionConversations},
+		{"erasing a contact leaves tombstones, cancels queued sends, keeps opt-outs", testEraseContact},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
