@@ -67,6 +67,7 @@ const (
 	bobKey        = "key-bob"
 	catKey        = "key-cat"
 	platformKey   = "key-platform"
+	danKey        = "key-dan"
 	waitDeadline  = 20 * time.Second
 	retryAfterSec = "30" // carriers that are down ask for more than an inline retry may wait
 )
@@ -316,6 +317,8 @@ func directory() *api.Directory {
 			// cat belongs to a queue without an SMS number, to reach no_outbound_address.
 			cred(catKey, omnigate.Principal{ID: "agent-cat", Permissions: []string{omnigate.PermSend, omnigate.PermQueues},
 				Queues: []string{"support", "nosms"}}),
+			// dan works the billing queue only.
+			cred(danKey, omnigate.Principal{ID: "agent-dan", Permissions: []string{omnigate.PermSend}, Queues: []string{"billing"}}),
 			cred(platformKey, omnigate.Principal{ID: "platform", Permissions: []string{omnigate.PermAssign, omnigate.PermQueues, omnigate.PermAdmin},
 				Queues: []string{"*"}}),
 		},

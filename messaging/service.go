@@ -98,6 +98,11 @@ type Send struct {
 	Takeover  bool
 	// DryRun decides without writing anything (POST /v1/messages/check).
 	DryRun bool
+	// Conversation, when set, pins the send inside that conversation (a reply by
+	// conversation id): Address is then its address, and the send is refused unless it
+	// is still the live conversation between that address and the contact.
+	Conversation string
+	Address      string
 	// InTx, when set, runs in the same transaction after every recipient was handled,
 	// so that a response recorded for an Idempotency-Key commits with the messages.
 	InTx func(tx store.Tx, results []Result) error
@@ -157,6 +162,9 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 		req.Sender = omnigate.Human
 	}
 	ourAddr := req.Queue.Address(req.Channel)
+	if req.Address != "" {
+		ourAddr = req.Address
+	}
 	if ourAddr == "" {
 		return nil, refuse(http.StatusUnprocessableEntity, "no_outbound_address",
 			fmt.Sprintf("queue %q has no %s address", req.Queue.ID, req.Channel), nil)
@@ -218,6 +226,11 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	hasLatest := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return res, nil, err
+	}
+	if req.Conversation != "" && (!hasLatest || latest.ID != req.Conversation || !live(latest, rules.ThreadingTimeline, now)) {
+		res.Err = refuse(http.StatusConflict, "conversation_closed",
+			"the conversation is closed; send with POST /v1/messages to start a new one", map[string]any{"conversation_id": req.Conversation})
+		return res, nil, nil
 	}
 	conv := latest
 	outcome := OutcomeNew
