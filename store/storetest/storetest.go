@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a claim never takes back the owner's own rows in flight", testClaimExcludes},
 		{"next due ignores leased heads and rows behind them", testNextDueClaimable},
 		{"prune deletes old dedupe keys, idempotency records and held receipts", testPrune},
+		{"media references round trip", testMedia},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
