@@ -115,6 +115,7 @@ func (s *Server) routes() {
 	s.handleFunc("POST /v1/conversations/{id}/wrapup", s.auth("", s.wrapup))
 	s.handleFunc("POST /v1/conversations/{id}/typing", s.auth("", s.typing))
 	s.handleFunc("POST /v1/conversations/{id}/messages", s.auth(omnigate.PermSend, s.reply))
+	s.handleFunc("GET /v1/media/{id}", s.auth("", s.media))
 	s.handleFunc("GET /v1/outbox", s.auth(omnigate.PermAdmin, s.listOutbox))
 	s.handleFunc("POST /v1/outbox/{id}/retry", s.auth(omnigate.PermAdmin, s.retryOutbox))
 	s.handleFunc("GET /healthz", s.healthz)

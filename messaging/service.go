@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/events"
 	"github.com/omnigate/omnigate/policy"
 	"github.com/omnigate/omnigate/store"
@@ -41,11 +42,23 @@ type Config struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Observer Observer
+
+	// Registry, when set, fetches inbound media for GET /v1/media/{id}; the channels
+	// whose adapter is an adapters.MediaFetcher get omnigate media URLs.
+	Registry *adapters.Registry
+	// MediaClient makes media downloads (it should refuse private destinations unless
+	// they are allowed); http.DefaultClient when nil.
+	MediaClient *http.Client
+	// MediaBaseURL is omnigate's public URL, the prefix of /v1/media/{id} URLs.
+	MediaBaseURL string
+	// MediaMaxBytes caps a streamed attachment (DefaultMediaMaxBytes when 0).
+	MediaMaxBytes int64
 }
 
 // Service implements the contact-center rules.
 type Service struct {
-	cfg Config
+	cfg   Config
+	media *mediaHold // ephemeral links, in memory only
 }
 
 // New returns a Service.
@@ -59,7 +72,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg}, nil
+	if cfg.MediaMaxBytes <= 0 {
+		cfg.MediaMaxBytes = DefaultMediaMaxBytes
+	}
+	return &Service{cfg: cfg, media: &mediaHold{}}, nil
 }
 
 // Error is a refusal with a stable code for the API.
