@@ -188,6 +188,7 @@ type platformEvent struct {
 // harness is one omnigate with its fakes.
 type harness struct {
 	clk      *clock
+	dbDir    string // the SQLite database's folder: db, -wal and -shm files
 	st       *sqlstore.DB
 	relay    *outbox.Relay
 	url      string
@@ -207,7 +208,8 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{clk: &clock{now: start}, client: &http.Client{Timeout: 30 * time.Second}}
 	var err error
-	h.st, err = sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), sqlstore.Options{})
+	h.dbDir = t.TempDir()
+	h.st, err = sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(h.dbDir, "omnigate.db"), sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
