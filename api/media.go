@@ -28,6 +28,9 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Length", strconv.FormatInt(m.Length, 10))
 	}
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	if _, err := io.Copy(w, m.Body); err != nil {
 		if errors.Is(err, messaging.ErrMediaTooLarge) {
 			s.cfg.Log.Warn("media: stream cut at the size cap", "media_id", r.PathValue("id"))
