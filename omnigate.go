@@ -172,10 +172,15 @@ type Template struct {
 	Variables map[string]string `json:"variables,omitempty"`
 }
 
-// Media is an attachment by URL.
+// Media is an attachment by URL. Inbound attachments are omnigate URLs
+// (/v1/media/{id}) that stream the bytes from the carrier; ID is that media id.
 type Media struct {
+	ID          string `json:"id,omitempty"`
 	URL         string `json:"url"`
 	ContentType string `json:"content_type,omitempty"`
+	// Ephemeral media (an Instagram story mention) is served only until it expires and
+	// is never kept: after a restart it is unavailable.
+	Ephemeral bool `json:"ephemeral,omitempty"`
 }
 
 // Message is one message in a conversation, either direction.

@@ -117,6 +117,8 @@ func (s *Server) routes() {
 	s.handleFunc("GET /v1/templates", s.auth("", s.listTemplates))
 	s.handleFunc("POST /v1/templates/sync", s.auth(omnigate.PermAdmin, s.syncTemplates))
 	s.handleFunc("DELETE /v1/contacts/{channel}/{address}", s.auth(omnigate.PermAdmin, s.eraseContact))
+	s.handleFunc("POST /v1/conversations/{id}/messages", s.auth(omnigate.PermSend, s.reply))
+	s.handleFunc("GET /v1/media/{id}", s.auth("", s.media))
 	s.handleFunc("GET /v1/outbox", s.auth(omnigate.PermAdmin, s.listOutbox))
 	s.handleFunc("POST /v1/outbox/{id}/retry", s.auth(omnigate.PermAdmin, s.retryOutbox))
 	s.handleFunc("GET /healthz", s.healthz)

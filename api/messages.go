@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -16,7 +15,6 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/omnigate/omnigate"
-	"github.com/omnigate/omnigate/egress"
 	"github.com/omnigate/omnigate/messaging"
 	"github.com/omnigate/omnigate/store"
 )
@@ -160,26 +158,7 @@ func (s *Server) parseSend(w http.ResponseWriter, r *http.Request) (messaging.Se
 			}
 		}
 	}
-	switch {
-	case b.Template != nil && (b.Text != "" || len(b.Media) > 0):
-		bad("template", "a template is sent on its own, without text or media")
-	case b.Template == nil && b.Text == "" && len(b.Media) == 0:
-		bad("text", "one of text, template or media is required")
-	}
-	if b.Template != nil && (b.Template.Name == "" || b.Template.Language == "") {
-		bad("template", "name and language are required")
-	}
-	for i, m := range b.Media {
-		switch u, err := url.Parse(m.URL); {
-		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-			bad("media["+itoa(i)+"].url", "must be an absolute http(s) URL")
-		case !s.cfg.AllowPrivateMedia && egress.CheckURL(m.URL) != nil:
-			bad("media["+itoa(i)+"].url", "must not point at a loopback, private or link-local address")
-		}
-	}
-	if b.Sender != "" && b.Sender != omnigate.Human && b.Sender != omnigate.Automated {
-		bad("sender", "must be human or automated")
-	}
+	problems = append(problems, s.contentProblems(b.Text, b.Template, b.Media, b.Sender)...)
 	if len(problems) > 0 {
 		switch {
 		case len(problems) == 1 && !queueKnown && queueID != "":

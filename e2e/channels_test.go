@@ -147,8 +147,9 @@ func TestXRepliesPerInbound(t *testing.T) {
 	}
 }
 
-// TestInstagramStoryMentionAndUnsend: a story mention's media link reaches the platform
-// in the live event and is never stored; an unsend removes the text from history.
+// TestInstagramStoryMentionAndUnsend: a story mention reaches the platform as an
+// ephemeral omnigate media URL, its link is never stored; an unsend removes the text
+// from history.
 func TestInstagramStoryMentionAndUnsend(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -176,8 +177,8 @@ func TestInstagramStoryMentionAndUnsend(t *testing.T) {
 		}
 		return false
 	})
-	if !story.StoryMention || len(story.Media) != 1 || story.Media[0].URL != media {
-		t.Errorf("story mention event = %+v, want the media link", story)
+	if !story.StoryMention || len(story.Media) != 1 || !story.Media[0].Ephemeral || story.Media[0].URL != h.url+"/v1/media/"+story.Media[0].ID {
+		t.Errorf("story mention event = %+v, want its media as an ephemeral omnigate URL", story)
 	}
 	if !story.MediaExpiresAt.Equal(at.Add(24 * time.Hour)) {
 		t.Errorf("media expires at %v, want 24h after the mention", story.MediaExpiresAt)
@@ -211,8 +212,8 @@ func TestInstagramStoryMentionAndUnsend(t *testing.T) {
 	if len(c.Messages) != 3 {
 		t.Fatalf("history has %d messages, want 3: %s", len(c.Messages), raw)
 	}
-	if m := c.Messages[0]; m.ID != story.ID || len(m.Media) != 0 {
-		t.Errorf("stored story mention = %+v, want it without media", m)
+	if m := c.Messages[0]; m.ID != story.ID || len(m.Media) != 1 || m.Media[0].URL != story.Media[0].URL {
+		t.Errorf("stored story mention = %+v, want it with the omnigate media URL only", m)
 	}
 	if m := c.Messages[1]; !m.Deleted || m.Text != "" {
 		t.Errorf("unsent message = %+v, want deleted without text", m)

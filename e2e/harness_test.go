@@ -67,6 +67,7 @@ const (
 	bobKey        = "key-bob"
 	catKey        = "key-cat"
 	platformKey   = "key-platform"
+	danKey        = "key-dan"
 	waitDeadline  = 20 * time.Second
 	retryAfterSec = "30" // carriers that are down ask for more than an inline retry may wait
 )
@@ -187,6 +188,7 @@ type platformEvent struct {
 // harness is one omnigate with its fakes.
 type harness struct {
 	clk      *clock
+	dbDir    string // the SQLite database's folder: db, -wal and -shm files
 	st       *sqlstore.DB
 	relay    *outbox.Relay
 	url      string
@@ -206,7 +208,8 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{clk: &clock{now: start}, client: &http.Client{Timeout: 30 * time.Second}}
 	var err error
-	h.st, err = sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), sqlstore.Options{})
+	h.dbDir = t.TempDir()
+	h.st, err = sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(h.dbDir, "omnigate.db"), sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +258,14 @@ func newHarness(t *testing.T) *harness {
 	reg.Register(omnigate.X, xa)
 	reg.Register(omnigate.Open, op)
 
-	svc, err := messaging.New(messaging.Config{Store: h.st, Policy: polFn, Queues: queues, Events: true, Now: h.clk.Now})
+	// The fakes are on loopback, so media downloads are not guarded here.
+	svc, err := messaging.New(messaging.Config{Store: h.st, Policy: polFn, Queues: queues, Events: true, Now: h.clk.Now,
+		Registry: reg, MediaClient: &http.Client{Timeout: 10 * time.Second}, MediaBaseURL: h.url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &events.Sink{URL: h.platform.srv.URL + "/events", Secret: []byte(eventsSecret), Client: &http.Client{Timeout: 10 * time.Second}}
+	sink := &events.Sink{URL: h.platform.srv.URL + "/events", Secret: []byte(eventsSecret), Client: &http.Client{Timeout: 10 * time.Second},
+		Prepare: svc.PrepareEvent}
 	// No Rate: the relay's per-sender pacing runs on the same fixed clock and would hold
 	// every second SMS until the test moved time; pacing is not what these tests are about.
 	h.relay, err = outbox.New(outbox.Config{Store: h.st, Registry: reg, Events: sink, Owner: "e2e",
@@ -316,6 +322,8 @@ func directory() *api.Directory {
 			// cat belongs to a queue without an SMS number, to reach no_outbound_address.
 			cred(catKey, omnigate.Principal{ID: "agent-cat", Permissions: []string{omnigate.PermSend, omnigate.PermQueues},
 				Queues: []string{"support", "nosms"}}),
+			// dan works the billing queue only.
+			cred(danKey, omnigate.Principal{ID: "agent-dan", Permissions: []string{omnigate.PermSend}, Queues: []string{"billing"}}),
 			cred(platformKey, omnigate.Principal{ID: "platform", Permissions: []string{omnigate.PermAssign, omnigate.PermQueues, omnigate.PermAdmin},
 				Queues: []string{"*"}}),
 		},
@@ -333,6 +341,10 @@ func (h *harness) startFakes(t *testing.T) {
 	}
 	// Twilio's Messages API: 201 with the message resource; 503 with Twilio's error.
 	h.twilio = newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.Method == http.MethodGet {
+			serveTwilioMedia(w, r)
+			return
+		}
 		form, _ := url.ParseQuery(string(body))
 		writeJSON(w, http.StatusCreated, map[string]any{"account_sid": twilioSID, "api_version": "2010-04-01",
 			"sid": next("SM"), "status": "queued", "to": form.Get("To"), "from": form.Get("From"), "body": form.Get("Body"),
@@ -343,6 +355,10 @@ func (h *harness) startFakes(t *testing.T) {
 	})
 	// Graph: the Send API answers a message_id, the Cloud API a messages list.
 	h.graph = newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.Method == http.MethodGet {
+			h.serveGraphMedia(w, r)
+			return
+		}
 		if strings.Contains(r.URL.Path, "/"+waPhoneNumberID+"/") {
 			writeJSON(w, http.StatusOK, map[string]any{"messaging_product": "whatsapp",
 				"messages": []map[string]string{{"id": "wamid." + next("")}}})
@@ -361,6 +377,10 @@ func (h *harness) startFakes(t *testing.T) {
 			"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2, "is_transient": true}})
 	})
 	h.xapi = newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.Method == http.MethodGet {
+			serveXMedia(w, r)
+			return
+		}
 		writeJSON(w, http.StatusCreated, map[string]any{"data": map[string]string{
 			"dm_conversation_id": "dmc", "dm_event_id": next("")}})
 	}, func(w http.ResponseWriter) {
@@ -587,6 +607,12 @@ func (h *harness) postTwilioSMS(t *testing.T, sid, from, to, text string) {
 	form := url.Values{"AccountSid": {twilioSID}, "ApiVersion": {"2010-04-01"}, "MessageSid": {sid}, "SmsSid": {sid},
 		"SmsMessageSid": {sid}, "SmsStatus": {"received"}, "From": {from}, "To": {to}, "Body": {text},
 		"NumMedia": {"0"}, "NumSegments": {"1"}, "FromCountry": {"US"}, "ToCountry": {"US"}}
+	h.postTwilioForm(t, form)
+}
+
+// postTwilioForm posts any Twilio inbound form, signed.
+func (h *harness) postTwilioForm(t *testing.T, form url.Values) {
+	t.Helper()
 	keys := make([]string, 0, len(form))
 	for k := range form {
 		keys = append(keys, k)

@@ -145,6 +145,10 @@ type Sink struct {
 	// Now stamps each post's signature; time.Now when nil. Every attempt is signed
 	// afresh, so a retry hours later still verifies.
 	Now func() time.Time
+	// Prepare, when set, may rewrite an event body just before each post (marking
+	// ephemeral media that is no longer held as unavailable); the post is signed over
+	// what it returns.
+	Prepare func(body []byte) []byte
 }
 
 // Post delivers one event body. It returns *adapters.RetryableError for network
@@ -154,6 +158,9 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 		ID string `json:"id"`
 	}
 	json.Unmarshal(body, &ev)
+	if s.Prepare != nil {
+		body = s.Prepare(body)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
 		return adapters.Permanent("bad_url", "events url", err)

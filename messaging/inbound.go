@@ -26,11 +26,16 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 	queues := s.cfg.Queues()
 	pol := s.cfg.Policy()
 	var seen []omnigate.Message
+	// held are the ephemeral links this attempt put in memory: a failed attempt drops
+	// them, so only committed messages have theirs.
+	var held []string
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		st, seen = IngestStats{}, seen[:0]
+		s.media.drop(held)
+		held = held[:0]
 		now := s.cfg.Now().UTC()
 		for _, ev := range evs {
-			m, outcome, err := s.ingestOne(tx, provider, queues, pol, ev, now)
+			m, outcome, err := s.ingestOne(tx, provider, queues, pol, ev, now, &held)
 			if err != nil {
 				return err
 			}
@@ -48,6 +53,9 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 		}
 		return nil
 	})
+	if err != nil {
+		s.media.drop(held)
+	}
 	if err == nil && s.cfg.Observer != nil {
 		for _, m := range seen {
 			s.cfg.Observer.Message(m)
@@ -84,10 +92,10 @@ func queueFor(queues map[string]omnigate.Queue, ch omnigate.Channel, address str
 	return omnigate.Queue{}, false
 }
 
-func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time, held *[]string) (*omnigate.Message, ingestOutcome, error) {
 	switch ev.Kind {
 	case adapters.EventMessage:
-		return s.ingestMessage(tx, provider, queues, pol, ev, now)
+		return s.ingestMessage(tx, provider, queues, pol, ev, now, held)
 	case adapters.EventEcho:
 		return s.ingestEcho(tx, provider, queues, ev, now)
 	case adapters.EventStatus:
@@ -122,7 +130,7 @@ func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omni
 	return nil, dropped, nil
 }
 
-func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time, held *[]string) (*omnigate.Message, ingestOutcome, error) {
 	q, ok := queueFor(queues, ev.Channel, ev.Address)
 	if !ok {
 		s.cfg.Log.Warn("inbound message to an address no queue owns; acknowledged and dropped",
@@ -180,8 +188,10 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Inbound, Channel: ev.Channel,
 		QueueID: conv.QueueID, From: ev.ContactAddress, To: ev.Address, Text: ev.Text, Status: omnigate.StatusReceived,
 		ProviderMessageID: ev.ProviderMessageID, CreatedAt: now, UpdatedAt: now}
-	if !ev.Ephemeral {
-		m.Media = ev.Media // story-mention links are never persisted
+	// Attachments become omnigate media URLs; a story mention's link is held in memory
+	// only and never reaches the store, the outbox or a log.
+	if m.Media, err = s.inboundMedia(tx, ev, conv.ID, m.ID, at.Add(rules.StoryMediaTTL), now, held); err != nil {
+		return nil, stored, err
 	}
 	if hasConv {
 		err = tx.UpdateConversation(conv)
@@ -202,7 +212,7 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	data := events.Message(m)
 	data.ContactName = displayName(contact)
 	if ev.Ephemeral {
-		data.Media, data.StoryMention = ev.Media, ev.StoryMention
+		data.StoryMention = ev.StoryMention
 		exp := at.Add(rules.StoryMediaTTL)
 		data.MediaExpiresAt = &exp
 	}

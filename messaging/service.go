@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/events"
 	"github.com/omnigate/omnigate/policy"
 	"github.com/omnigate/omnigate/store"
@@ -46,11 +47,23 @@ type Config struct {
 	Templates TemplateSource
 	// Retention bounds how long message content and conversations are kept.
 	Retention Retention
+
+	// Registry, when set, fetches inbound media for GET /v1/media/{id}; the channels
+	// whose adapter is an adapters.MediaFetcher get omnigate media URLs.
+	Registry *adapters.Registry
+	// MediaClient makes media downloads (it should refuse private destinations unless
+	// they are allowed); http.DefaultClient when nil.
+	MediaClient *http.Client
+	// MediaBaseURL is omnigate's public URL, the prefix of /v1/media/{id} URLs.
+	MediaBaseURL string
+	// MediaMaxBytes caps a streamed attachment (DefaultMediaMaxBytes when 0).
+	MediaMaxBytes int64
 }
 
 // Service implements the contact-center rules.
 type Service struct {
-	cfg Config
+	cfg   Config
+	media *mediaHold // ephemeral links, in memory only
 }
 
 // New returns a Service.
@@ -64,7 +77,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg}, nil
+	if cfg.MediaMaxBytes <= 0 {
+		cfg.MediaMaxBytes = DefaultMediaMaxBytes
+	}
+	return &Service{cfg: cfg, media: &mediaHold{}}, nil
 }
 
 // Error is a refusal with a stable code for the API.
@@ -103,6 +119,11 @@ type Send struct {
 	Takeover  bool
 	// DryRun decides without writing anything (POST /v1/messages/check).
 	DryRun bool
+	// Conversation, when set, pins the send inside that conversation (a reply by
+	// conversation id): Address is then its address, and the send is refused unless it
+	// is still the live conversation between that address and the contact.
+	Conversation string
+	Address      string
 	// InTx, when set, runs in the same transaction after every recipient was handled,
 	// so that a response recorded for an Idempotency-Key commits with the messages.
 	InTx func(tx store.Tx, results []Result) error
@@ -165,6 +186,9 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 		req.Sender = omnigate.Human
 	}
 	ourAddr := req.Queue.Address(req.Channel)
+	if req.Address != "" {
+		ourAddr = req.Address
+	}
 	if ourAddr == "" {
 		return nil, refuse(http.StatusUnprocessableEntity, "no_outbound_address",
 			fmt.Sprintf("queue %q has no %s address", req.Queue.ID, req.Channel), nil)
@@ -234,6 +258,11 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	hasLatest := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return res, nil, err
+	}
+	if req.Conversation != "" && (!hasLatest || latest.ID != req.Conversation || !live(latest, rules.ThreadingTimeline, now)) {
+		res.Err = refuse(http.StatusConflict, "conversation_closed",
+			"the conversation is closed; send with POST /v1/messages to start a new one", map[string]any{"conversation_id": req.Conversation})
+		return res, nil, nil
 	}
 	conv := latest
 	outcome := OutcomeNew

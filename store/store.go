@@ -280,6 +280,8 @@ type Tx interface {
 	CancelQueued(conversationID, principalID string, now time.Time) ([]string, error)
 
 	Enqueue(e NewEntry) error
+	// InsertMedia records an inbound attachment's reference.
+	InsertMedia(m MediaRef) error
 
 	// SeenInbound records a carrier's message id and reports whether it was new.
 	SeenInbound(provider, providerMessageID string, now time.Time) (bool, error)
@@ -309,6 +311,8 @@ type Store interface {
 
 	Message(ctx context.Context, id string) (omnigate.Message, error)
 	Conversation(ctx context.Context, id string) (omnigate.Conversation, error)
+	// Media returns an attachment's reference, or ErrNotFound.
+	Media(ctx context.Context, id string) (MediaRef, error)
 	// ConversationMessages lists a conversation's messages, oldest first.
 	ConversationMessages(ctx context.Context, id string) ([]omnigate.Message, error)
 	// Conversations lists conversations with a contact, most recent first.

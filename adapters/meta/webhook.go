@@ -376,7 +376,7 @@ func whatsAppContent(x *adapters.Event, wm waMessage) bool {
 		if mi == nil {
 			return false
 		}
-		x.Media = []omnigate.Media{{URL: "whatsapp-media:" + mi.ID, ContentType: mi.MimeType}}
+		x.Media = []omnigate.Media{{URL: whatsAppMediaPrefix + mi.ID, ContentType: mi.MimeType}}
 		x.Text = mi.Caption
 		return true
 	}

@@ -104,7 +104,7 @@ func (m *Meta) StoryMention(ours, contact string) (string, error) {
 	}
 	mid := "m_sandbox" + m.nextID()
 	m.messaging(ours, contact, map[string]any{"message": map[string]any{"mid": mid, "attachments": []any{map[string]any{
-		"type": "story_mention", "payload": map[string]string{"url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=sandbox" + m.nextID()},
+		"type": "story_mention", "payload": map[string]string{"url": m.storyURL()},
 	}}}})
 	return mid, nil
 }
@@ -179,4 +179,13 @@ func (o *OpenIntegration) Typing(contact string, on bool) {
 		Events:    []openEvent{{EventType: "Typing", Typing: &openTyping{Type: state}}},
 		Direction: "Inbound",
 	})
+}
+
+// storyURL is a story's CDN link: on the sandbox's own CDN when it knows its base URL,
+// so the story can be fetched through omnigate until it expires.
+func (m *Meta) storyURL() string {
+	if m.cfg.BaseURL == "" {
+		return "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=sandbox" + m.nextID()
+	}
+	return m.cfg.BaseURL + "/cdn/story" + m.nextID() + ".png?signature=sandbox"
 }

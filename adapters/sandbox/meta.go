@@ -28,6 +28,11 @@ type MetaConfig struct {
 	// "instagram"); every other sender id is a Messenger page.
 	InstagramIDs []string
 	Poster       *Poster
+	// BaseURL is where omnigate reaches this sandbox (its graph_url): the prefix of
+	// media download and CDN URLs.
+	BaseURL string
+	// WhatsAppToken, when set, is the only token media lookups and downloads accept.
+	WhatsAppToken string
 	// Now stamps messages and receipts; time.Now when nil.
 	Now func() time.Time
 }
@@ -68,6 +73,9 @@ func NewMeta(cfg MetaConfig) (*Meta, error) {
 	m := &Meta{cfg: cfg, mux: http.NewServeMux(), idBase: uint64(time.Now().UnixNano())}
 	m.mux.HandleFunc("POST /{version}/{id}/messages", m.messages)
 	m.mux.HandleFunc("GET /{version}/{id}/message_templates", m.messageTemplates)
+	m.mux.HandleFunc("GET /{version}/{id}", m.mediaURL)
+	m.mux.HandleFunc("GET /whatsapp-media/{id}", m.mediaDownload)
+	m.mux.HandleFunc("GET /cdn/{name}", func(w http.ResponseWriter, _ *http.Request) { servePhoto(w) })
 	return m, nil
 }
 

@@ -29,6 +29,9 @@ type TwilioConfig struct {
 	InboundURL string
 	// Poster posts the status callbacks and replies. Nil: nothing is posted.
 	Poster *Poster
+	// BaseURL is where omnigate reaches this sandbox (its Twilio base_url): the prefix
+	// of the media URLs customers' pictures get.
+	BaseURL string
 }
 
 // Twilio is a fake Twilio speaking the Messages API of 2010-04-01: it accepts
@@ -53,6 +56,7 @@ func NewTwilio(cfg TwilioConfig) *Twilio {
 	t := &Twilio{cfg: cfg, mux: http.NewServeMux(), now: time.Now}
 	t.mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", t.createMessage)
 	t.mux.HandleFunc("GET /v1/ContentAndApprovals", t.contentAndApprovals)
+	t.mux.HandleFunc("GET /2010-04-01/Accounts/{sid}/Messages/{msid}/Media/{mid}", t.twilioMedia)
 	t.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		twilioError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 	})

@@ -25,6 +25,9 @@ type XConfig struct {
 	// for_user_id in its webhooks.
 	Tokens map[string]string
 	Poster *Poster
+	// BaseURL is where omnigate reaches this sandbox (its X base_url): the prefix of
+	// DM media URLs.
+	BaseURL string
 	// Now stamps messages; time.Now when nil.
 	Now func() time.Time
 }
@@ -67,6 +70,7 @@ func NewX(cfg XConfig) (*X, error) {
 	// across restarts.
 	x := &X{cfg: cfg, mux: http.NewServeMux(), idBase: uint64(time.Now().UnixNano())}
 	x.mux.HandleFunc("POST /2/dm_conversations/with/{participant_id}/messages", x.send)
+	x.mux.HandleFunc("GET /1.1/ton/data/dm/{a}/{b}/{name}", x.xMedia)
 	return x, nil
 }
 

@@ -64,15 +64,15 @@ func newConsole(cfg *config.Config, fakes *sandboxSet, platform *eventSink, even
 			served, actions := false, []string{}
 			switch ch {
 			case omnigate.SMS:
-				served, actions = fakes.twilio != nil, []string{"stop"}
+				served, actions = fakes.twilio != nil, []string{"stop", "photo"}
 			case omnigate.WhatsApp:
-				served = (whatsAppByTwilio && fakes.twilio != nil) || (!whatsAppByTwilio && fakes.meta != nil)
+				served, actions = (whatsAppByTwilio && fakes.twilio != nil) || (!whatsAppByTwilio && fakes.meta != nil), []string{"photo"}
 			case omnigate.Messenger:
-				served = fakes.meta != nil
+				served, actions = fakes.meta != nil, []string{"photo"}
 			case omnigate.Instagram:
-				served, actions = fakes.meta != nil, []string{"unsend", "story"}
+				served, actions = fakes.meta != nil, []string{"unsend", "story", "photo"}
 			case omnigate.X:
-				served, actions = fakes.x != nil, []string{"typing"}
+				served, actions = fakes.x != nil, []string{"typing", "photo"}
 			case omnigate.Open:
 				served, actions = fakes.open[addr] != nil, []string{"typing"}
 			}
@@ -174,7 +174,7 @@ type customerAction struct {
 	Channel omnigate.Channel `json:"channel"`
 	Address string           `json:"address"` // ours
 	Contact string           `json:"contact"`
-	Action  string           `json:"action"` // say (default), typing, unsend, story
+	Action  string           `json:"action"` // say (default), typing, unsend, story, photo
 	Text    string           `json:"text"`
 	// CarrierID is the carrier's id of the message to unsend.
 	CarrierID string `json:"carrier_id"`
@@ -238,12 +238,21 @@ func (c *console) act(a customerAction) (string, error) {
 		if a.Action == "say" {
 			return f.twilio.Say(a.Contact, a.Address, a.Text)
 		}
+		if a.Action == "photo" {
+			return f.twilio.SayPhoto(a.Contact, a.Address, a.Text)
+		}
 	case omnigate.WhatsApp:
 		if a.Action == "say" && c.waTwilio {
 			return f.twilio.Say("whatsapp:"+a.Contact, "whatsapp:"+a.Address, a.Text)
 		}
 		if a.Action == "say" {
 			return f.meta.Say(a.Address, a.Contact, a.Text)
+		}
+		if a.Action == "photo" && c.waTwilio {
+			return f.twilio.SayPhoto("whatsapp:"+a.Contact, "whatsapp:"+a.Address, a.Text)
+		}
+		if a.Action == "photo" {
+			return f.meta.SayPhoto(a.Address, a.Contact, a.Text)
 		}
 	case omnigate.Messenger, omnigate.Instagram:
 		switch a.Action {
@@ -256,6 +265,8 @@ func (c *console) act(a customerAction) (string, error) {
 			return a.CarrierID, f.meta.Unsend(a.Address, a.Contact, a.CarrierID)
 		case "story":
 			return f.meta.StoryMention(a.Address, a.Contact)
+		case "photo":
+			return f.meta.SayPhoto(a.Address, a.Contact, a.Text)
 		}
 	case omnigate.X:
 		switch a.Action {
@@ -264,6 +275,8 @@ func (c *console) act(a customerAction) (string, error) {
 		case "typing":
 			f.x.Typing(a.Address, a.Contact)
 			return "", nil
+		case "photo":
+			return f.x.SayPhoto(a.Address, a.Contact, a.Text)
 		}
 	case omnigate.Open:
 		switch a.Action {

@@ -46,7 +46,7 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 		p.Twilio = &config.Twilio{AccountSID: "ACsandbox00000000000000000000000000", AuthToken: "sandboxtwiliotoken0000000000000000",
 			BaseURL: base + "/sandbox/twilio"}
 		h := sandbox.NewTwilio(sandbox.TwilioConfig{AccountSID: p.Twilio.AccountSID, AuthToken: p.Twilio.AuthToken,
-			InboundURL: cfg.PublicURL + "/webhooks/twilio", Poster: poster})
+			InboundURL: cfg.PublicURL + "/webhooks/twilio", Poster: poster, BaseURL: p.Twilio.BaseURL})
 		mux.Handle("/sandbox/twilio/", http.StripPrefix("/sandbox/twilio", h))
 		set.twilio = h
 	}
@@ -67,7 +67,8 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 			m.PageTokens[a] = "sandbox-page-token"
 		}
 		h, err := sandbox.NewMeta(sandbox.MetaConfig{AppSecret: m.AppSecret, WebhookURL: cfg.PublicURL + "/webhooks/meta",
-			PhoneNumberIDs: ids, InstagramIDs: addrs(omnigate.Instagram), Poster: poster})
+			PhoneNumberIDs: ids, InstagramIDs: addrs(omnigate.Instagram), Poster: poster,
+			BaseURL: m.GraphURL, WhatsAppToken: m.WhatsAppToken})
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +84,7 @@ func sandboxCarriers(cfg *config.Config, mux *http.ServeMux, base string, poster
 			tokens["sandbox-x-token-"+a] = a
 		}
 		h, err := sandbox.NewX(sandbox.XConfig{ConsumerSecret: x.ConsumerSecret, WebhookURL: cfg.PublicURL + "/webhooks/x",
-			Tokens: tokens, Poster: poster})
+			Tokens: tokens, Poster: poster, BaseURL: x.BaseURL})
 		if err != nil {
 			return nil, err
 		}

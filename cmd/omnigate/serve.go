@@ -152,6 +152,15 @@ func outboundClient(cfg *config.Config) *http.Client {
 	return &http.Client{Transport: t, Timeout: 15 * time.Second}
 }
 
+// mediaClient downloads inbound media from carriers' CDNs: guarded like outboundClient,
+// without its overall timeout (a large attachment streams for as long as the caller
+// reads); the API request's context bounds it.
+func mediaClient(cfg *config.Config) *http.Client {
+	c := outboundClient(cfg)
+	c.Timeout = 0
+	return c
+}
+
 // daemon is a running omnigate.
 type daemon struct {
 	cfg    *config.Config
@@ -255,14 +264,16 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	queues := func() map[string]omnigate.Queue { return d.dir.Load().Queues }
 	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, Queues: queues,
 		Events: cfg.Events.URL != "", Log: log, Observer: d.met, Templates: templateSource(carriers),
-		Retention: messaging.Retention{MessageBodies: cfg.Retention.MessageBodies.Std(), Conversations: cfg.Retention.Conversations.Std()}})
+		Retention: messaging.Retention{MessageBodies: cfg.Retention.MessageBodies.Std(), Conversations: cfg.Retention.Conversations.Std()},
+		Registry:  carriers, MediaClient: mediaClient(cfg), MediaBaseURL: cfg.PublicURL})
 	if err != nil {
 		return fail(err)
 	}
 	d.svc = svc
 	var sink *events.Sink
 	if cfg.Events.URL != "" {
-		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg)}
+		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg),
+			Prepare: svc.PrepareEvent}
 	}
 	owner := hostOwner()
 	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: carriers, Observer: d.met, Events: sink, Owner: owner,

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"retention tombstones old bodies, in batches, sparing messages in flight", testRetentionBodies},
 		{"retention deletes old conversations the outbox no longer needs", testRetentionConversations},
 		{"erasing a contact leaves tombstones, cancels queued sends, keeps opt-outs", testEraseContact},
+		{"media references round trip", testMedia},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const RANK = { queued: 0, sending: 1, sent: 2, delivered: 3, read: 4, failed: 5, canceled: 5 };
 const TICKS = { queued: "🕓", sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓" };
 const LABEL = { sms: "SMS", whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram", x: "X", open: "Web" };
-const ACTION = { stop: "Reply STOP", typing: "Typing…", unsend: "Unsend last message", story: "Mention in story" };
+const ACTION = { stop: "Reply STOP", typing: "Typing…", unsend: "Unsend last message", story: "Mention in story", photo: "Send a photo" };
 
 const state = {
   channels: [],        // served by sandbox carriers: {channel, address, queue, queue_name, actions}
