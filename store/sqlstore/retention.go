@@ -37,6 +37,18 @@ func (t *tx) pruneBodies(cut, now time.Time, limit int) (int, error) {
 	return int(n), err
 }
 
+// pruneMedia deletes up to limit media references created before cut: the bodies they
+// belong to are tombstoned by the same cut, and /v1/media/{id} answers 404 after.
+func (t *tx) pruneMedia(cut time.Time, limit int) (int, error) {
+	res, err := t.exec(t.db.d.rebind(`DELETE FROM media WHERE id IN
+		(SELECT id FROM media WHERE created_at < ? LIMIT ?)`), micros(cut), limit)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // pruneConversations deletes up to limit conversations whose last activity is before
 // cut, with their messages, skipping any the outbox still has a row for. It returns
 // how many conversations and messages went.
@@ -63,6 +75,9 @@ func (t *tx) pruneConversations(cut time.Time, limit int) (int, error) {
 		return 0, err
 	}
 	list := jsonArg(ids)
+	if _, err := t.exec(r(`DELETE FROM media WHERE conversation_id IN (`+t.db.d.textList()+`)`), list); err != nil {
+		return 0, err
+	}
 	res, err := t.exec(r(`DELETE FROM messages WHERE conversation_id IN (`+t.db.d.textList()+`)`), list)
 	if err != nil {
 		return 0, err
@@ -89,6 +104,8 @@ func (db *DB) pruneRetention(ctx context.Context, p store.Prune) (int, error) {
 		last func(n int) bool
 	}{
 		{p.BodiesBefore, func(t *tx) (int, error) { return t.pruneBodies(p.BodiesBefore, now, p.Limit) },
+			func(n int) bool { return n < p.Limit }},
+		{p.BodiesBefore, func(t *tx) (int, error) { return t.pruneMedia(p.BodiesBefore, p.Limit) },
 			func(n int) bool { return n < p.Limit }},
 		{p.ConversationsBefore, func(t *tx) (int, error) { return t.pruneConversations(p.ConversationsBefore, p.Limit) },
 			func(n int) bool { return n == 0 }},
@@ -157,6 +174,10 @@ func (t *tx) EraseContact(ch omnigate.Channel, address string, now time.Time) (s
 	}
 	if _, err := t.exec(r(`UPDATE conversations SET contact_name = '', wrapup_notes = '' WHERE channel = ? AND contact_address = ?`),
 		string(ch), address); err != nil {
+		return out, err
+	}
+	if _, err := t.exec(r(`DELETE FROM media WHERE conversation_id IN
+		(SELECT id FROM conversations WHERE channel = ? AND contact_address = ?)`), string(ch), address); err != nil {
 		return out, err
 	}
 	res, err := t.exec(r(`UPDATE messages SET `+t.db.redactSet()+` WHERE conversation_id IN

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"retention deletes old conversations the outbox no longer needs", testRetentionConversations},
 		{"erasing a contact leaves tombstones, cancels queued sends, keeps opt-outs", testEraseContact},
 		{"media references round trip", testMedia},
+		{"retention and erasure remove media references", testMediaRetentionAndErasure},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
