@@ -25,12 +25,12 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 	var st IngestStats
 	queues := s.cfg.Queues()
 	pol := s.cfg.Policy()
-	var seen []omnigate.Message
+	var seen, moved []omnigate.Message
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		st, seen = IngestStats{}, seen[:0]
+		st, seen, moved = IngestStats{}, seen[:0], moved[:0]
 		now := s.cfg.Now().UTC()
 		for _, ev := range evs {
-			m, outcome, err := s.ingestOne(tx, provider, queues, pol, ev, now)
+			m, outcome, err := s.ingestOne(tx, provider, queues, pol, ev, now, &moved)
 			if err != nil {
 				return err
 			}
@@ -51,6 +51,10 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 	if err == nil && s.cfg.Observer != nil {
 		for _, m := range seen {
 			s.cfg.Observer.Message(m)
+		}
+		// Receipts count like the relay's own transitions: once per status reached.
+		for _, m := range moved {
+			s.cfg.Observer.MessageStatus(m, m.Status)
 		}
 	}
 	return st, err
@@ -84,14 +88,16 @@ func queueFor(queues map[string]omnigate.Queue, ch omnigate.Channel, address str
 	return omnigate.Queue{}, false
 }
 
-func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+// ingestOne records one event. Messages whose status a receipt moved are appended to
+// moved, with the status they reached.
+func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time, moved *[]omnigate.Message) (*omnigate.Message, ingestOutcome, error) {
 	switch ev.Kind {
 	case adapters.EventMessage:
 		return s.ingestMessage(tx, provider, queues, pol, ev, now)
 	case adapters.EventEcho:
 		return s.ingestEcho(tx, provider, queues, ev, now)
 	case adapters.EventStatus:
-		return s.ingestStatus(tx, ev, now)
+		return s.ingestStatus(tx, ev, now, moved)
 	case adapters.EventUnsend:
 		m, err := tx.MessageByProviderID(ev.Channel, ev.ProviderMessageID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -278,7 +284,7 @@ func (s *Service) ingestEcho(tx store.Tx, provider string, queues map[string]omn
 	return &m, stored, s.event(tx, events.TypeMessageOutbound, conv.ID, events.Message(m), now)
 }
 
-func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time, moved *[]omnigate.Message) (*omnigate.Message, ingestOutcome, error) {
 	var targets []omnigate.Message
 	switch {
 	case ev.MessageID != "" || ev.ProviderMessageID != "":
@@ -294,6 +300,7 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*
 		case !out.Changed:
 			return nil, duplicate, nil
 		}
+		*moved = append(*moved, out.Message)
 		return nil, stored, s.event(tx, events.TypeMessageStatus, out.Message.ConversationID, events.Message(out.Message), now)
 	case !ev.Watermark.IsZero():
 		conv, err := tx.LatestConversation(store.ConversationKey{Channel: ev.Channel, Address: ev.Address, ContactAddress: ev.ContactAddress})
@@ -323,6 +330,7 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*
 		if ev.ErrorCode != "" || ev.ErrorMessage != "" {
 			m.ErrorCode, m.ErrorMessage = ev.ErrorCode, ev.ErrorMessage
 		}
+		*moved = append(*moved, m)
 		if err := s.event(tx, events.TypeMessageStatus, m.ConversationID, events.Message(m), now); err != nil {
 			return nil, stored, err
 		}

@@ -27,6 +27,9 @@ import (
 type Observer interface {
 	Decision(ch omnigate.Channel, rule string, allow bool)
 	Message(m omnigate.Message)
+	// MessageStatus reports a status a carrier's receipt moved a message to (delivered,
+	// read, failed, ...), once per status, after the change committed.
+	MessageStatus(m omnigate.Message, status omnigate.MessageStatus)
 }
 
 // Config configures a Service.

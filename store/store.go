@@ -185,7 +185,7 @@ type Result struct {
 	// (the status event for the platform).
 	Events []NewEntry
 	// ReceiptEvent builds the platform event for a held receipt (one that overtook this
-	// result) applied with it; nil: none.
+	// result) applied with it; nil, or an entry with an empty Kind: none.
 	ReceiptEvent func(status omnigate.MessageStatus, errCode, errMsg string) (NewEntry, error)
 }
 
