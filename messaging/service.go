@@ -222,6 +222,23 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return res, nil, err
 	}
+	contact, err := tx.Contact(k.Channel, k.ContactAddress)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return res, nil, err
+	}
+	facts := policy.Facts{OptedOut: slices.Contains(contact.OptedOut, k.Address)}
+	if hasLatest {
+		// The reply window and cap follow the contact, not the thread: a new
+		// conversation inherits them from the last one.
+		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
+	}
+	pm := policy.Message{Channel: string(k.Channel), Text: req.Text, Template: req.Template != nil, Media: len(req.Media), Sender: string(req.Sender)}
+	if facts.OptedOut {
+		// An opt-out is decided before any conversation conflict: whoever holds the
+		// thread, nothing may be sent, and the agent must learn that rather than be
+		// sent to take over a conversation only to be refused again.
+		return s.denied(res, policy.Decide(rules, facts, pm, now)), nil, nil
+	}
 	conv := latest
 	outcome := OutcomeNew
 	if hasLatest && live(latest, rules.ThreadingTimeline, now) {
@@ -246,24 +263,12 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 		}
 	}
 
-	contact, err := tx.Contact(k.Channel, k.ContactAddress)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return res, nil, err
-	}
-	facts := policy.Facts{OptedOut: slices.Contains(contact.OptedOut, k.Address)}
-	if hasLatest {
-		// The reply window and cap follow the contact, not the thread: a new
-		// conversation inherits them from the last one.
-		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
-	}
-	pm := policy.Message{Channel: string(k.Channel), Text: req.Text, Template: req.Template != nil, Media: len(req.Media), Sender: string(req.Sender)}
 	d := policy.Decide(rules, facts, pm, now)
-	res.Decision = &d
 	res.Outcome = outcome
 	if !d.Allow {
-		res.Err = refuse(http.StatusUnprocessableEntity, "policy_denied", d.Reason, map[string]any{"rule": d.Rule})
-		return res, nil, nil
+		return s.denied(res, d), nil, nil
 	}
+	res.Decision = &d
 	if req.DryRun {
 		if outcome != OutcomeNew {
 			res.ConversationID = conv.ID
@@ -321,6 +326,13 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	}
 	res.MessageID, res.ConversationID, res.Status = m.ID, conv.ID, string(m.Status)
 	return res, &m, nil
+}
+
+// denied is res refused by the policy decision d.
+func (s *Service) denied(res Result, d policy.Decision) Result {
+	res.Decision = &d
+	res.Err = refuse(http.StatusUnprocessableEntity, "policy_denied", d.Reason, map[string]any{"rule": d.Rule})
+	return res
 }
 
 // event writes a platform event in tx when events are on.
