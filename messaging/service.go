@@ -108,13 +108,17 @@ type Send struct {
 
 // Result is the outcome for one recipient.
 type Result struct {
-	To             string           `json:"to"`
-	MessageID      string           `json:"id,omitempty"`
-	ConversationID string           `json:"conversation_id,omitempty"`
-	Status         string           `json:"status,omitempty"`
-	Outcome        string           `json:"conversation,omitempty"` // new, continued, taken_over
-	Decision       *policy.Decision `json:"decision,omitempty"`
-	Err            *Error           `json:"-"`
+	To             string `json:"to"`
+	MessageID      string `json:"id,omitempty"`
+	ConversationID string `json:"conversation_id,omitempty"`
+	Status         string `json:"status,omitempty"`
+	Outcome        string `json:"conversation,omitempty"` // new, continued, taken_over
+	// Parts lists, in sending order, the ids of the messages a send became when the
+	// channel carries it as several (Messenger or Instagram text with media); MessageID
+	// is the first. Empty for a send that is one message.
+	Parts    []string         `json:"parts,omitempty"`
+	Decision *policy.Decision `json:"decision,omitempty"`
+	Err      *Error           `json:"-"`
 }
 
 // Outcomes of a send for the conversation.
@@ -185,14 +189,12 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 			}
 		}
 		for _, k := range keys {
-			res, m, err := s.sendOne(tx, req, rules, k, now)
+			res, ms, err := s.sendOne(tx, req, rules, k, now)
 			if err != nil {
 				return err
 			}
 			results = append(results, res)
-			if m != nil {
-				observed = append(observed, *m)
-			}
+			observed = append(observed, ms...)
 		}
 		if req.InTx != nil {
 			return req.InTx(tx, results)
@@ -215,7 +217,7 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	return results, nil
 }
 
-func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, *omnigate.Message, error) {
+func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, []omnigate.Message, error) {
 	res := Result{To: k.ContactAddress}
 	latest, err := tx.LatestConversation(k)
 	hasLatest := err == nil
@@ -301,10 +303,13 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	conv.LastActivityAt = now
 	conv.RepliesSinceInbound++
 
-	m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound, Channel: k.Channel,
-		QueueID: req.Queue.ID, From: k.Address, To: k.ContactAddress, Text: req.Text, Template: req.Template,
-		Media: req.Media, Sender: req.Sender, PrincipalID: req.Principal.ID, Tag: d.Tag,
-		Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
+	var msgs []omnigate.Message
+	for _, p := range parts(k.Channel, req.Text, req.Template, req.Media) {
+		msgs = append(msgs, omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound,
+			Channel: k.Channel, QueueID: req.Queue.ID, From: k.Address, To: k.ContactAddress, Text: p.Text,
+			Template: req.Template, Media: p.Media, Sender: req.Sender, PrincipalID: req.Principal.ID, Tag: d.Tag,
+			Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now})
+	}
 	if outcome == OutcomeNew {
 		err = tx.InsertConversation(conv)
 	} else {
@@ -313,19 +318,26 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	if err != nil {
 		return res, nil, err
 	}
-	if err := tx.InsertMessage(m); err != nil {
-		return res, nil, err
-	}
-	if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now}); err != nil {
-		return res, nil, err
+	for _, m := range msgs {
+		// Parts are enqueued in order on the conversation's FIFO key: each waits for
+		// the one before it.
+		if err := tx.InsertMessage(m); err != nil {
+			return res, nil, err
+		}
+		if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now}); err != nil {
+			return res, nil, err
+		}
+		if len(msgs) > 1 {
+			res.Parts = append(res.Parts, m.ID)
+		}
 	}
 	if change != "" {
 		if err := s.event(tx, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
 			return res, nil, err
 		}
 	}
-	res.MessageID, res.ConversationID, res.Status = m.ID, conv.ID, string(m.Status)
-	return res, &m, nil
+	res.MessageID, res.ConversationID, res.Status = msgs[0].ID, conv.ID, string(msgs[0].Status)
+	return res, msgs, nil
 }
 
 // denied is res refused by the policy decision d.

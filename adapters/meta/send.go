@@ -75,8 +75,10 @@ type pageSend struct {
 }
 
 // sendPage uses the Send API of the page (or Instagram account) in o.From. A Send API
-// message holds text or one attachment, never both, so a captioned image is refused
-// rather than split into two carrier messages that could fail halfway.
+// message holds text or one attachment, never both: omnigate's messaging splits such a
+// send into one message per part before it reaches the outbox, so that each part is
+// tracked and retried on its own; an Outbound that still holds both is refused here
+// rather than split into carrier messages that could fail halfway.
 func (m *Meta) sendPage(ctx context.Context, o adapters.Outbound) (adapters.Receipt, error) {
 	token, ok := m.cfg.PageTokens[o.From]
 	if !ok || token == "" {
