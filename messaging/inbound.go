@@ -48,6 +48,9 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 		}
 		return nil
 	})
+	if err == nil {
+		s.wantProfiles(seen)
+	}
 	if err == nil && s.cfg.Observer != nil {
 		for _, m := range seen {
 			s.cfg.Observer.Message(m)

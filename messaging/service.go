@@ -44,11 +44,15 @@ type Config struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Observer Observer
+	// Profiles, when set, names the carriers whose user profiles give contacts their
+	// display names (Messenger, Instagram); RunProfiles does the look-ups.
+	Profiles ProfileSource
 }
 
 // Service implements the contact-center rules.
 type Service struct {
-	cfg Config
+	cfg      Config
+	profiles *profiles
 }
 
 // New returns a Service.
@@ -62,7 +66,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg}, nil
+	return &Service{cfg: cfg, profiles: newProfiles()}, nil
 }
 
 // Error is a refusal with a stable code for the API.

@@ -37,7 +37,8 @@ type MetaConfig struct {
 // POST /{version}/{id}/messages with any Bearer token, answers as Graph does, then
 // posts signed webhooks: a delivery (Messenger, Instagram) or the statuses sent and
 // delivered (WhatsApp) for the accepted message, and, when WantsReply, the customer's
-// answer. Typing requests (sender_action) are acknowledged and post nothing.
+// answer. Typing requests (sender_action) are acknowledged and post nothing. GET
+// /{version}/{user-id}?fields=... serves the users' profiles (User Profile API).
 type Meta struct {
 	cfg MetaConfig
 	mux *http.ServeMux
@@ -67,7 +68,40 @@ func NewMeta(cfg MetaConfig) (*Meta, error) {
 	}
 	m := &Meta{cfg: cfg, mux: http.NewServeMux(), idBase: uint64(time.Now().UnixNano())}
 	m.mux.HandleFunc("POST /{version}/{id}/messages", m.messages)
+	m.mux.HandleFunc("GET /{version}/{id}", m.profile)
 	return m, nil
+}
+
+// Sandbox users' profiles: every Messenger user is "Sandbox Customer" (first and last
+// name), every Instagram user has the name "Sandbox Customer" and a username.
+const (
+	sandboxFirstName = "Sandbox"
+	sandboxLastName  = "Customer"
+	sandboxUsername  = "sandbox.customer"
+)
+
+// profile answers the User Profile API: GET /{version}/{user-id}?fields=..., with the
+// fields asked for among first_name, last_name (Messenger), name and username
+// (Instagram), and the id.
+func (m *Meta) profile(w http.ResponseWriter, r *http.Request) {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
+		graphFail(w, http.StatusUnauthorized, 190, "An access token is required to request this resource.")
+		return
+	}
+	values := map[string]string{"first_name": sandboxFirstName, "last_name": sandboxLastName,
+		"name": sandboxFirstName + " " + sandboxLastName, "username": sandboxUsername}
+	out := map[string]string{"id": r.PathValue("id")}
+	for _, f := range strings.Split(r.URL.Query().Get("fields"), ",") {
+		v, ok := values[strings.TrimSpace(f)]
+		if !ok && strings.TrimSpace(f) != "" && f != "id" {
+			graphFail(w, http.StatusBadRequest, 100, "(#100) Tried accessing nonexisting field ("+f+")")
+			return
+		}
+		if ok {
+			out[strings.TrimSpace(f)] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // ServeHTTP serves the Graph paths.
