@@ -69,6 +69,10 @@ func NormalizeAddress(ch omnigate.Channel, raw, country string) (string, bool) {
 		return raw, true
 	}
 	raw = strings.TrimPrefix(raw, "whatsapp:")
+	if ch == omnigate.WhatsApp && omnigate.IsWhatsAppUserID(raw) {
+		// A contact known only by its business-scoped user id (no phone number).
+		return raw, true
+	}
 	num, err := phonenumbers.Parse(raw, strings.ToUpper(country))
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return "", false

@@ -210,6 +210,7 @@ func (m *Meta) page(w http.ResponseWriter, pageID string, raw []byte) {
 type sandboxWASend struct {
 	MessagingProduct string `json:"messaging_product"`
 	To               string `json:"to"`
+	Recipient        string `json:"recipient"` // a business-scoped user id, when there is no to
 	Type             string `json:"type"`
 	Text             *struct {
 		Body string `json:"body"`
@@ -221,7 +222,12 @@ type sandboxWASend struct {
 
 func (m *Meta) whatsApp(w http.ResponseWriter, pnid, number string, raw []byte) {
 	var in sandboxWASend
-	if err := json.Unmarshal(raw, &in); err != nil || in.MessagingProduct != "whatsapp" || in.To == "" || in.Type == "" {
+	err := json.Unmarshal(raw, &in)
+	byUserID := err == nil && in.To == "" && in.Recipient != ""
+	if byUserID {
+		in.To = in.Recipient
+	}
+	if err != nil || in.MessagingProduct != "whatsapp" || in.To == "" || in.Type == "" {
 		graphFail(w, http.StatusBadRequest, 100, "(#100) Invalid parameter")
 		return
 	}
@@ -234,9 +240,13 @@ func (m *Meta) whatsApp(w http.ResponseWriter, pnid, number string, raw []byte) 
 		return
 	}
 	wamid := "wamid.sandbox" + m.nextID()
+	contact := map[string]string{"input": in.To, "wa_id": in.To}
+	if byUserID {
+		contact = map[string]string{"input": in.To, "user_id": in.To}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
-		"contacts":          []any{map[string]string{"input": in.To, "wa_id": in.To}},
+		"contacts":          []any{contact},
 		"messages":          []any{map[string]string{"id": wamid}},
 	})
 
@@ -250,17 +260,28 @@ func (m *Meta) whatsApp(w http.ResponseWriter, pnid, number string, raw []byte) 
 		}}}
 	}
 	status := func(s string) map[string]string {
-		return map[string]string{"id": wamid, "status": s, "timestamp": strconv.FormatInt(now, 10), "recipient_id": in.To}
+		st := map[string]string{"id": wamid, "status": s, "timestamp": strconv.FormatInt(now, 10), "recipient_id": in.To}
+		if byUserID {
+			delete(st, "recipient_id")
+			st["recipient_user_id"] = in.To
+		}
+		return st
 	}
 	// Both statuses ride in one payload so they reach omnigate in order.
 	m.post(change(map[string]any{"statuses": []any{status("sent"), status("delivered")}}))
 	if in.Text != nil && WantsReply(in.Text.Body) {
+		sender := map[string]any{"profile": map[string]string{"name": "Sandbox Customer"}, "wa_id": in.To}
+		reply := map[string]any{"from": in.To, "id": "wamid.sandbox" + m.nextID(), "timestamp": strconv.FormatInt(now+1, 10),
+			"type": "text", "text": map[string]string{"body": ReplyText(in.Text.Body)}}
+		if byUserID {
+			// A user known by a business-scoped user id writes without a phone number.
+			sender = map[string]any{"profile": map[string]string{"name": "Sandbox Customer", "username": "sandbox.customer"}, "user_id": in.To}
+			delete(reply, "from")
+			reply["from_user_id"] = in.To
+		}
 		m.post(change(map[string]any{
-			"contacts": []any{map[string]any{"profile": map[string]string{"name": "Sandbox Customer"}, "wa_id": in.To}},
-			"messages": []any{map[string]any{
-				"from": in.To, "id": "wamid.sandbox" + m.nextID(), "timestamp": strconv.FormatInt(now+1, 10),
-				"type": "text", "text": map[string]string{"body": ReplyText(in.Text.Body)},
-			}},
+			"contacts": []any{sender},
+			"messages": []any{reply},
 		}))
 	}
 }

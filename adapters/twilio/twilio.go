@@ -166,6 +166,10 @@ func (t *Twilio) params(m adapters.Outbound) (*twapi.CreateMessageParams, error)
 	switch m.Channel {
 	case omnigate.SMS:
 	case omnigate.WhatsApp:
+		if omnigate.IsWhatsAppUserID(to) {
+			return nil, adapters.Permanent("recipient_unsupported",
+				"twilio sends whatsapp messages to phone numbers only, not to business-scoped user ids", nil)
+		}
 		to, from = withWhatsApp(to), withWhatsApp(from)
 	default:
 		return nil, adapters.Permanent("unsupported_channel",
