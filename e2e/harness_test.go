@@ -210,6 +210,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, policy.Default())
+}
+
+// newHarnessWith is newHarness under the policy pol.
+func newHarnessWith(t *testing.T, pol *policy.Policy) *harness {
+	t.Helper()
 	h := &harness{clk: &clock{now: start}, client: &http.Client{Timeout: 30 * time.Second}}
 	var err error
 	h.st, err = sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), sqlstore.Options{})
@@ -224,7 +230,6 @@ func newHarness(t *testing.T) *harness {
 	srv := httptest.NewUnstartedServer(nil)
 	h.url = "http://" + srv.Listener.Addr().String()
 
-	pol := policy.Default()
 	polFn := func() *policy.Policy { return pol }
 	dir := directory()
 	queues := func() map[string]omnigate.Queue { return dir.Queues }
@@ -639,7 +644,9 @@ func (h *harness) postTwilioSMS(t *testing.T, sid, from, to, text string) {
 // inbound fills a testdata payload template.
 type inbound struct {
 	Page, From, MID, Text, Name, URL string
-	At                               time.Time
+	// UserID and Username: a WhatsApp user's business-scoped user id and username.
+	UserID, Username string
+	At               time.Time
 }
 
 func (in inbound) Millis() int64  { return in.At.UnixMilli() }

@@ -146,6 +146,11 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	if err != nil || !fresh {
 		return nil, duplicate, err
 	}
+	if ev.Channel == omnigate.WhatsApp {
+		if err := s.whatsAppIdentity(tx, &ev, now); err != nil {
+			return nil, stored, err
+		}
+	}
 	at := now
 	if !ev.Timestamp.IsZero() && ev.Timestamp.Before(now) {
 		at = ev.Timestamp.UTC()
@@ -218,7 +223,8 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	if err := s.event(tx, events.TypeMessageInbound, conv.ID, data, now); err != nil {
 		return nil, stored, err
 	}
-	if ev.Channel == omnigate.SMS {
+	if ev.Channel == omnigate.SMS || ev.Channel == omnigate.WhatsApp {
+		// WhatsApp has no keywords unless the policy sets opt_out for it.
 		if err := s.keyword(tx, rules, q, conv, ev, now); err != nil {
 			return nil, stored, err
 		}
@@ -235,8 +241,9 @@ func displayName(c omnigate.Contact) string {
 	return c.Address
 }
 
-// keyword applies SMS opt-out keywords: STOP opts the contact out of this sending
-// address, START opts back in, HELP is answered with the configured reply.
+// keyword applies opt-out keywords (SMS; WhatsApp when the policy sets them): STOP opts
+// the contact out of this sending address, START opts back in, HELP is answered with
+// the configured reply.
 func (s *Service) keyword(tx store.Tx, rules policy.Rules, q omnigate.Queue, conv omnigate.Conversation, ev adapters.Event, now time.Time) error {
 	switch rules.Keyword(ev.Text) {
 	case policy.KeywordStop:
@@ -339,4 +346,26 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time, mo
 		}
 	}
 	return nil, outcome, nil
+}
+
+// whatsAppIdentity keeps one identity per WhatsApp user across usernames. A message
+// that names both the phone number and the business-scoped user id records the id as
+// an alias of the number; a message that names the id alone (the carrier withholds the
+// number) is threaded on the number when it is known, so the user's conversations,
+// reply window and opt-outs carry on. A user never seen with a number is known by the id.
+func (s *Service) whatsAppIdentity(tx store.Tx, ev *adapters.Event, now time.Time) error {
+	switch {
+	case ev.ContactUserID != "":
+		return tx.AliasContact(omnigate.WhatsApp, ev.ContactUserID, ev.ContactAddress, now)
+	case omnigate.IsWhatsAppUserID(ev.ContactAddress):
+		addr, err := tx.ContactByAlias(omnigate.WhatsApp, ev.ContactAddress)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ev.ContactAddress = addr
+	}
+	return nil
 }
