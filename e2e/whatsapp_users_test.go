@@ -92,6 +92,9 @@ func TestWhatsAppUserHidesPhoneNumber(t *testing.T) {
 	if rule := str(sub(out, "error"), "rule"); rule != "opted_out" {
 		t.Errorf("rule = %q, want opted_out", rule)
 	}
+	// Naming the user by its id reaches the same contact, opted out.
+	code, out = h.send(t, annKey, obj{"channel": "whatsapp", "to": bsuid, "text": "one more thing"})
+	wantError(t, "send to the user id after STOP", code, out, http.StatusUnprocessableEntity, "policy_denied")
 	if n := len(h.graph.matching("one more thing")); n != 0 {
 		t.Errorf("the refused message reached Graph")
 	}

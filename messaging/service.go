@@ -175,18 +175,28 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	rules := s.cfg.Policy().Rules(req.Queue.ID, string(req.Channel))
 	// Lock every conversation key up front, in one order, so that two batch sends with
 	// overlapping recipients cannot deadlock.
-	keys := make([]store.ConversationKey, 0, len(req.To))
-	for _, to := range req.To {
-		keys = append(keys, store.ConversationKey{Channel: req.Channel, Address: ourAddr, ContactAddress: to})
-	}
-	sorted := slices.Clone(keys)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ContactAddress < sorted[j].ContactAddress })
-
 	var results []Result
 	var observed []omnigate.Message
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		results, observed = results[:0], observed[:0]
 		now := s.cfg.Now().UTC()
+		keys := make([]store.ConversationKey, 0, len(req.To))
+		for _, to := range req.To {
+			if req.Channel == omnigate.WhatsApp && omnigate.IsWhatsAppUserID(to) {
+				// A WhatsApp user id whose phone number is known is that contact: its
+				// thread, window and opt-outs.
+				addr, err := tx.ContactByAlias(req.Channel, to)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if err == nil {
+					to = addr
+				}
+			}
+			keys = append(keys, store.ConversationKey{Channel: req.Channel, Address: ourAddr, ContactAddress: to})
+		}
+		sorted := slices.Clone(keys)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].ContactAddress < sorted[j].ContactAddress })
 		for _, k := range sorted {
 			if err := tx.LockKey(k); err != nil {
 				return err
