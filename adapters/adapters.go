@@ -104,8 +104,12 @@ type Event struct {
 	Address        string // ours: the queue address the event concerns
 	ContactAddress string
 	ContactName    string // from the carrier's profile; empty when it has none
-	Text           string
-	Media          []omnigate.Media
+	// ContactUserID is the carrier's other id for the contact when ContactAddress is a
+	// phone number (a WhatsApp business-scoped user id), so that the contact is known
+	// by either; empty otherwise.
+	ContactUserID string
+	Text          string
+	Media         []omnigate.Media
 	// Ephemeral media (Instagram story mentions) is passed to the platform in the live
 	// event and never persisted.
 	Ephemeral    bool

@@ -67,6 +67,10 @@ func NormalizeAddress(ch omnigate.Channel, raw, country string) (string, bool) {
 		return raw, true
 	}
 	raw = strings.TrimPrefix(raw, "whatsapp:")
+	if ch == omnigate.WhatsApp && omnigate.IsWhatsAppUserID(raw) {
+		// A contact known only by its business-scoped user id (no phone number).
+		return raw, true
+	}
 	num, err := phonenumbers.Parse(raw, strings.ToUpper(country))
 	if err != nil || !phonenumbers.IsPossibleNumber(num) {
 		return "", false
@@ -192,9 +196,13 @@ func resultBody(req messaging.Send, r messaging.Result) (int, map[string]any) {
 		}
 		return r.Err.Status, e
 	}
-	return http.StatusAccepted, map[string]any{"id": r.MessageID, "conversation_id": r.ConversationID,
+	out := map[string]any{"id": r.MessageID, "conversation_id": r.ConversationID,
 		"status": r.Status, "to": r.To, "channel": req.Channel, "queue": req.Queue.ID,
 		"conversation": r.Outcome, "decision": r.Decision}
+	if len(r.Parts) > 0 {
+		out["parts"] = r.Parts
+	}
+	return http.StatusAccepted, out
 }
 
 // response is the whole answer to a send: one recipient's, or {"results": [...]} for a

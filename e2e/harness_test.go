@@ -99,7 +99,9 @@ func (c *clock) Set(t time.Time) {
 
 // request is one request a fake server received.
 type request struct {
+	Method   string
 	Path     string
+	Query    string
 	Header   http.Header
 	Body     []byte
 	Accepted bool // answered 2xx
@@ -128,7 +130,7 @@ func (f *fake) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	down := f.down != nil && f.down(body)
-	f.reqs = append(f.reqs, request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Accepted: !down})
+	f.reqs = append(f.reqs, request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Accepted: !down})
 	f.mu.Unlock()
 	if down {
 		f.refuse(w)
@@ -202,9 +204,19 @@ type harness struct {
 	mu        sync.Mutex
 	events    []platformEvent
 	badEvents int
+	// profiles are the Graph user profiles by user id (the fake answers {"id"} alone
+	// for anyone else); profileGate, when set, holds every profile answer until closed.
+	profiles    map[string]obj
+	profileGate chan struct{}
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, policy.Default())
+}
+
+// newHarnessWith is newHarness under the policy pol.
+func newHarnessWith(t *testing.T, pol *policy.Policy) *harness {
 	t.Helper()
 	h := &harness{clk: &clock{now: start}, client: &http.Client{Timeout: 30 * time.Second}}
 	var err error
@@ -221,7 +233,6 @@ func newHarness(t *testing.T) *harness {
 	srv := httptest.NewUnstartedServer(nil)
 	h.url = "http://" + srv.Listener.Addr().String()
 
-	pol := policy.Default()
 	polFn := func() *policy.Policy { return pol }
 	dir := directory()
 	queues := func() map[string]omnigate.Queue { return dir.Queues }
@@ -260,7 +271,11 @@ func newHarness(t *testing.T) *harness {
 
 	// The fakes are on loopback, so media downloads are not guarded here.
 	svc, err := messaging.New(messaging.Config{Store: h.st, Policy: polFn, Queues: queues, Events: true, Now: h.clk.Now,
-		Registry: reg, MediaClient: &http.Client{Timeout: 10 * time.Second}, MediaBaseURL: h.url})
+		Registry: reg, MediaClient: &http.Client{Timeout: 10 * time.Second}, MediaBaseURL: h.url,
+		Profiles: func(ch omnigate.Channel) (adapters.Profiler, bool) {
+			p, ok := any(mt).(adapters.Profiler)
+			return p, ok && (ch == omnigate.Messenger || ch == omnigate.Instagram)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,11 +308,14 @@ func newHarness(t *testing.T) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.relay.Run(ctx, 5*time.Second) }()
+	profilesDone := make(chan struct{})
+	go func() { defer close(profilesDone); svc.RunProfiles(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("relay: %v", err)
 		}
+		<-profilesDone
 	})
 	return h
 }
@@ -353,10 +371,28 @@ func (h *harness) startFakes(t *testing.T) {
 		w.Header().Set("Retry-After", retryAfterSec)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"code": 20503, "message": "Service unavailable", "status": 503})
 	})
-	// Graph: the Send API answers a message_id, the Cloud API a messages list.
+	// Graph: the Send API answers a message_id, the Cloud API a messages list, the User
+	// Profile API (GET /{version}/{user-id}) the user's profile.
 	h.graph = newFake(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		if r.Method == http.MethodGet {
-			h.serveGraphMedia(w, r)
+			if !r.URL.Query().Has("fields") {
+				h.serveGraphMedia(w, r)
+				return
+			}
+			h.mu.Lock()
+			gate := h.profileGate
+			h.mu.Unlock()
+			if gate != nil {
+				<-gate
+			}
+			id := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+			out := obj{"id": id}
+			h.mu.Lock()
+			for k, v := range h.profiles[id] {
+				out[k] = v
+			}
+			h.mu.Unlock()
+			writeJSON(w, http.StatusOK, out)
 			return
 		}
 		if strings.Contains(r.URL.Path, "/"+waPhoneNumberID+"/") {
@@ -634,7 +670,9 @@ func (h *harness) postTwilioForm(t *testing.T, form url.Values) {
 // inbound fills a testdata payload template.
 type inbound struct {
 	Page, From, MID, Text, Name, URL string
-	At                               time.Time
+	// UserID and Username: a WhatsApp user's business-scoped user id and username.
+	UserID, Username string
+	At               time.Time
 }
 
 func (in inbound) Millis() int64  { return in.At.UnixMilli() }

@@ -166,6 +166,7 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 		return adapters.Permanent("bad_url", "events url", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", omnigate.UserAgent())
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now

@@ -25,17 +25,17 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 	var st IngestStats
 	queues := s.cfg.Queues()
 	pol := s.cfg.Policy()
-	var seen []omnigate.Message
+	var seen, moved []omnigate.Message
 	// held are the ephemeral links this attempt put in memory: a failed attempt drops
 	// them, so only committed messages have theirs.
 	var held []string
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		st, seen = IngestStats{}, seen[:0]
+		st, seen, moved = IngestStats{}, seen[:0], moved[:0]
 		s.media.drop(held)
 		held = held[:0]
 		now := s.cfg.Now().UTC()
 		for _, ev := range evs {
-			m, outcome, err := s.ingestOne(tx, provider, queues, pol, ev, now, &held)
+			m, outcome, err := s.ingestOne(tx, provider, queues, pol, ev, now, &held, &moved)
 			if err != nil {
 				return err
 			}
@@ -55,10 +55,16 @@ func (s *Service) Ingest(ctx context.Context, provider string, evs []adapters.Ev
 	})
 	if err != nil {
 		s.media.drop(held)
+	} else {
+		s.wantProfiles(seen)
 	}
 	if err == nil && s.cfg.Observer != nil {
 		for _, m := range seen {
 			s.cfg.Observer.Message(m)
+		}
+		// Receipts count like the relay's own transitions: once per status reached.
+		for _, m := range moved {
+			s.cfg.Observer.MessageStatus(m, m.Status)
 		}
 	}
 	return st, err
@@ -92,14 +98,17 @@ func queueFor(queues map[string]omnigate.Queue, ch omnigate.Channel, address str
 	return omnigate.Queue{}, false
 }
 
-func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time, held *[]string) (*omnigate.Message, ingestOutcome, error) {
+// ingestOne records one event. Ephemeral links it holds in memory are appended to
+// held; messages whose status a receipt moved are appended to moved, with the status
+// they reached.
+func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omnigate.Queue, pol *policy.Policy, ev adapters.Event, now time.Time, held *[]string, moved *[]omnigate.Message) (*omnigate.Message, ingestOutcome, error) {
 	switch ev.Kind {
 	case adapters.EventMessage:
 		return s.ingestMessage(tx, provider, queues, pol, ev, now, held)
 	case adapters.EventEcho:
 		return s.ingestEcho(tx, provider, queues, ev, now)
 	case adapters.EventStatus:
-		return s.ingestStatus(tx, ev, now)
+		return s.ingestStatus(tx, ev, now, moved)
 	case adapters.EventUnsend:
 		m, err := tx.MessageByProviderID(ev.Channel, ev.ProviderMessageID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -144,6 +153,11 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	fresh, err := tx.SeenInbound(dedupeScope(provider, ev), ev.ProviderMessageID, now)
 	if err != nil || !fresh {
 		return nil, duplicate, err
+	}
+	if ev.Channel == omnigate.WhatsApp {
+		if err := s.whatsAppIdentity(tx, &ev, now); err != nil {
+			return nil, stored, err
+		}
 	}
 	at := now
 	if !ev.Timestamp.IsZero() && ev.Timestamp.Before(now) {
@@ -219,7 +233,8 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	if err := s.event(tx, events.TypeMessageInbound, conv.ID, data, now); err != nil {
 		return nil, stored, err
 	}
-	if ev.Channel == omnigate.SMS {
+	if ev.Channel == omnigate.SMS || ev.Channel == omnigate.WhatsApp {
+		// WhatsApp has no keywords unless the policy sets opt_out for it.
 		if err := s.keyword(tx, rules, q, conv, ev, now); err != nil {
 			return nil, stored, err
 		}
@@ -236,8 +251,9 @@ func displayName(c omnigate.Contact) string {
 	return c.Address
 }
 
-// keyword applies SMS opt-out keywords: STOP opts the contact out of this sending
-// address, START opts back in, HELP is answered with the configured reply.
+// keyword applies opt-out keywords (SMS; WhatsApp when the policy sets them): STOP opts
+// the contact out of this sending address, START opts back in, HELP is answered with
+// the configured reply.
 func (s *Service) keyword(tx store.Tx, rules policy.Rules, q omnigate.Queue, conv omnigate.Conversation, ev adapters.Event, now time.Time) error {
 	switch rules.Keyword(ev.Text) {
 	case policy.KeywordStop:
@@ -288,7 +304,7 @@ func (s *Service) ingestEcho(tx store.Tx, provider string, queues map[string]omn
 	return &m, stored, s.event(tx, events.TypeMessageOutbound, conv.ID, events.Message(m), now)
 }
 
-func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*omnigate.Message, ingestOutcome, error) {
+func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time, moved *[]omnigate.Message) (*omnigate.Message, ingestOutcome, error) {
 	var targets []omnigate.Message
 	switch {
 	case ev.MessageID != "" || ev.ProviderMessageID != "":
@@ -304,6 +320,7 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*
 		case !out.Changed:
 			return nil, duplicate, nil
 		}
+		*moved = append(*moved, out.Message)
 		return nil, stored, s.event(tx, events.TypeMessageStatus, out.Message.ConversationID, events.Message(out.Message), now)
 	case !ev.Watermark.IsZero():
 		conv, err := tx.LatestConversation(store.ConversationKey{Channel: ev.Channel, Address: ev.Address, ContactAddress: ev.ContactAddress})
@@ -333,9 +350,32 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*
 		if ev.ErrorCode != "" || ev.ErrorMessage != "" {
 			m.ErrorCode, m.ErrorMessage = ev.ErrorCode, ev.ErrorMessage
 		}
+		*moved = append(*moved, m)
 		if err := s.event(tx, events.TypeMessageStatus, m.ConversationID, events.Message(m), now); err != nil {
 			return nil, stored, err
 		}
 	}
 	return nil, outcome, nil
+}
+
+// whatsAppIdentity keeps one identity per WhatsApp user across usernames. A message
+// that names both the phone number and the business-scoped user id records the id as
+// an alias of the number; a message that names the id alone (the carrier withholds the
+// number) is threaded on the number when it is known, so the user's conversations,
+// reply window and opt-outs carry on. A user never seen with a number is known by the id.
+func (s *Service) whatsAppIdentity(tx store.Tx, ev *adapters.Event, now time.Time) error {
+	switch {
+	case ev.ContactUserID != "":
+		return tx.AliasContact(omnigate.WhatsApp, ev.ContactUserID, ev.ContactAddress, now)
+	case omnigate.IsWhatsAppUserID(ev.ContactAddress):
+		addr, err := tx.ContactByAlias(omnigate.WhatsApp, ev.ContactAddress)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ev.ContactAddress = addr
+	}
+	return nil
 }

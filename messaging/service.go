@@ -28,6 +28,9 @@ import (
 type Observer interface {
 	Decision(ch omnigate.Channel, rule string, allow bool)
 	Message(m omnigate.Message)
+	// MessageStatus reports a status a carrier's receipt moved a message to (delivered,
+	// read, failed, ...), once per status, after the change committed.
+	MessageStatus(m omnigate.Message, status omnigate.MessageStatus)
 }
 
 // Config configures a Service.
@@ -58,12 +61,17 @@ type Config struct {
 	MediaBaseURL string
 	// MediaMaxBytes caps a streamed attachment (DefaultMediaMaxBytes when 0).
 	MediaMaxBytes int64
+
+	// Profiles, when set, names the carriers whose user profiles give contacts their
+	// display names (Messenger, Instagram); RunProfiles does the look-ups.
+	Profiles ProfileSource
 }
 
 // Service implements the contact-center rules.
 type Service struct {
-	cfg   Config
-	media *mediaHold // ephemeral links, in memory only
+	cfg      Config
+	media    *mediaHold // ephemeral links, in memory only
+	profiles *profiles
 }
 
 // New returns a Service.
@@ -80,7 +88,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MediaMaxBytes <= 0 {
 		cfg.MediaMaxBytes = DefaultMediaMaxBytes
 	}
-	return &Service{cfg: cfg, media: &mediaHold{}}, nil
+	return &Service{cfg: cfg, media: &mediaHold{}, profiles: newProfiles()}, nil
 }
 
 // Error is a refusal with a stable code for the API.
@@ -131,12 +139,16 @@ type Send struct {
 
 // Result is the outcome for one recipient.
 type Result struct {
-	To             string           `json:"to"`
-	MessageID      string           `json:"id,omitempty"`
-	ConversationID string           `json:"conversation_id,omitempty"`
-	Status         string           `json:"status,omitempty"`
-	Outcome        string           `json:"conversation,omitempty"` // new, continued, taken_over
-	Decision       *policy.Decision `json:"decision,omitempty"`
+	To             string `json:"to"`
+	MessageID      string `json:"id,omitempty"`
+	ConversationID string `json:"conversation_id,omitempty"`
+	Status         string `json:"status,omitempty"`
+	Outcome        string `json:"conversation,omitempty"` // new, continued, taken_over
+	// Parts lists, in sending order, the ids of the messages a send became when the
+	// channel carries it as several (Messenger or Instagram text with media); MessageID
+	// is the first. Empty for a send that is one message.
+	Parts    []string         `json:"parts,omitempty"`
+	Decision *policy.Decision `json:"decision,omitempty"`
 	// Templates, for a dry run refused because only a template may be sent, lists the
 	// approved templates that can be sent instead.
 	Templates []Template `json:"templates,omitempty"`
@@ -199,32 +211,40 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	rules := s.cfg.Policy().Rules(req.Queue.ID, string(req.Channel))
 	// Lock every conversation key up front, in one order, so that two batch sends with
 	// overlapping recipients cannot deadlock.
-	keys := make([]store.ConversationKey, 0, len(req.To))
-	for _, to := range req.To {
-		keys = append(keys, store.ConversationKey{Channel: req.Channel, Address: ourAddr, ContactAddress: to})
-	}
-	sorted := slices.Clone(keys)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ContactAddress < sorted[j].ContactAddress })
-
 	var results []Result
 	var observed []omnigate.Message
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		results, observed = results[:0], observed[:0]
 		now := s.cfg.Now().UTC()
+		keys := make([]store.ConversationKey, 0, len(req.To))
+		for _, to := range req.To {
+			if req.Channel == omnigate.WhatsApp && omnigate.IsWhatsAppUserID(to) {
+				// A WhatsApp user id whose phone number is known is that contact: its
+				// thread, window and opt-outs.
+				addr, err := tx.ContactByAlias(req.Channel, to)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				if err == nil {
+					to = addr
+				}
+			}
+			keys = append(keys, store.ConversationKey{Channel: req.Channel, Address: ourAddr, ContactAddress: to})
+		}
+		sorted := slices.Clone(keys)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].ContactAddress < sorted[j].ContactAddress })
 		for _, k := range sorted {
 			if err := tx.LockKey(k); err != nil {
 				return err
 			}
 		}
 		for _, k := range keys {
-			res, m, err := s.sendOne(tx, req, rules, k, now)
+			res, ms, err := s.sendOne(tx, req, rules, k, now)
 			if err != nil {
 				return err
 			}
 			results = append(results, res)
-			if m != nil {
-				observed = append(observed, *m)
-			}
+			observed = append(observed, ms...)
 		}
 		if req.InTx != nil {
 			return req.InTx(tx, results)
@@ -252,12 +272,29 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	return results, nil
 }
 
-func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, *omnigate.Message, error) {
+func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, []omnigate.Message, error) {
 	res := Result{To: k.ContactAddress}
 	latest, err := tx.LatestConversation(k)
 	hasLatest := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return res, nil, err
+	}
+	contact, err := tx.Contact(k.Channel, k.ContactAddress)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return res, nil, err
+	}
+	facts := policy.Facts{OptedOut: slices.Contains(contact.OptedOut, k.Address)}
+	if hasLatest {
+		// The reply window and cap follow the contact, not the thread: a new
+		// conversation inherits them from the last one.
+		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
+	}
+	pm := policy.Message{Channel: string(k.Channel), Text: req.Text, Template: req.Template != nil, Media: len(req.Media), Sender: string(req.Sender)}
+	if facts.OptedOut {
+		// An opt-out is decided before any conversation conflict: whoever holds the
+		// thread, nothing may be sent, and the agent must learn that rather than be
+		// sent to take over a conversation only to be refused again.
+		return s.denied(res, policy.Decide(rules, facts, pm, now)), nil, nil
 	}
 	if req.Conversation != "" && (!hasLatest || latest.ID != req.Conversation || !live(latest, rules.ThreadingTimeline, now)) {
 		res.Err = refuse(http.StatusConflict, "conversation_closed",
@@ -288,24 +325,12 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 		}
 	}
 
-	contact, err := tx.Contact(k.Channel, k.ContactAddress)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return res, nil, err
-	}
-	facts := policy.Facts{OptedOut: slices.Contains(contact.OptedOut, k.Address)}
-	if hasLatest {
-		// The reply window and cap follow the contact, not the thread: a new
-		// conversation inherits them from the last one.
-		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
-	}
-	pm := policy.Message{Channel: string(k.Channel), Text: req.Text, Template: req.Template != nil, Media: len(req.Media), Sender: string(req.Sender)}
 	d := policy.Decide(rules, facts, pm, now)
-	res.Decision = &d
 	res.Outcome = outcome
 	if !d.Allow {
-		res.Err = refuse(http.StatusUnprocessableEntity, "policy_denied", d.Reason, map[string]any{"rule": d.Rule})
-		return res, nil, nil
+		return s.denied(res, d), nil, nil
 	}
+	res.Decision = &d
 	if req.DryRun {
 		if outcome != OutcomeNew {
 			res.ConversationID = conv.ID
@@ -338,10 +363,13 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	conv.LastActivityAt = now
 	conv.RepliesSinceInbound++
 
-	m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound, Channel: k.Channel,
-		QueueID: req.Queue.ID, From: k.Address, To: k.ContactAddress, Text: req.Text, Template: req.Template,
-		Media: req.Media, Sender: req.Sender, PrincipalID: req.Principal.ID, Tag: d.Tag,
-		Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
+	var msgs []omnigate.Message
+	for _, p := range parts(k.Channel, req.Text, req.Template, req.Media) {
+		msgs = append(msgs, omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound,
+			Channel: k.Channel, QueueID: req.Queue.ID, From: k.Address, To: k.ContactAddress, Text: p.Text,
+			Template: req.Template, Media: p.Media, Sender: req.Sender, PrincipalID: req.Principal.ID, Tag: d.Tag,
+			Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now})
+	}
 	if outcome == OutcomeNew {
 		err = tx.InsertConversation(conv)
 	} else {
@@ -350,19 +378,33 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	if err != nil {
 		return res, nil, err
 	}
-	if err := tx.InsertMessage(m); err != nil {
-		return res, nil, err
-	}
-	if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now}); err != nil {
-		return res, nil, err
+	for _, m := range msgs {
+		// Parts are enqueued in order on the conversation's FIFO key: each waits for
+		// the one before it.
+		if err := tx.InsertMessage(m); err != nil {
+			return res, nil, err
+		}
+		if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now}); err != nil {
+			return res, nil, err
+		}
+		if len(msgs) > 1 {
+			res.Parts = append(res.Parts, m.ID)
+		}
 	}
 	if change != "" {
 		if err := s.event(tx, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
 			return res, nil, err
 		}
 	}
-	res.MessageID, res.ConversationID, res.Status = m.ID, conv.ID, string(m.Status)
-	return res, &m, nil
+	res.MessageID, res.ConversationID, res.Status = msgs[0].ID, conv.ID, string(msgs[0].Status)
+	return res, msgs, nil
+}
+
+// denied is res refused by the policy decision d.
+func (s *Service) denied(res Result, d policy.Decision) Result {
+	res.Decision = &d
+	res.Err = refuse(http.StatusUnprocessableEntity, "policy_denied", d.Reason, map[string]any{"rule": d.Rule})
+	return res
 }
 
 // event writes a platform event in tx when events are on.

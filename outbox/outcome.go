@@ -141,10 +141,10 @@ func (r *Relay) statusEvent(res *store.Result, m omnigate.Message, now time.Time
 
 // receiptEvent builds the events of receipts that overtook the relay's commit.
 func (r *Relay) receiptEvent(m omnigate.Message, providerID string) func(omnigate.MessageStatus, string, string) (store.NewEntry, error) {
-	if r.cfg.Events == nil {
-		return nil
-	}
 	return func(st omnigate.MessageStatus, code, msg string) (store.NewEntry, error) {
+		if r.cfg.Events == nil {
+			return store.NewEntry{}, nil // no platform: the relay only counts the status
+		}
 		m.Status, m.ProviderMessageID = st, providerID
 		if code != "" || msg != "" {
 			m.ErrorCode, m.ErrorMessage = code, msg

@@ -116,6 +116,9 @@ type flight struct {
 	leaseUntil time.Time
 	lost       bool
 	result     store.Result
+	// held lists the statuses of held receipts the store applied with the result (in
+	// the commit that succeeded), for metrics. Only the completer touches it.
+	held []omnigate.MessageStatus
 }
 
 // New returns a relay; Run starts it.
@@ -408,6 +411,15 @@ func (r *Relay) commit(batch []*flight, giveUp <-chan struct{}) {
 			if f.lost {
 				lost++
 			}
+			f.held = f.held[:0]
+			if ev := f.result.ReceiptEvent; ev != nil {
+				// Held receipts applied with the result are transitions too: note them
+				// for the metrics. A failed commit is tried afresh, so the list is too.
+				results[i].ReceiptEvent = func(st omnigate.MessageStatus, code, msg string) (store.NewEntry, error) {
+					f.held = append(f.held, st)
+					return ev(st, code, msg)
+				}
+			}
 		}
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -450,4 +462,7 @@ func (r *Relay) observeStatus(f *flight) {
 		return
 	}
 	r.cfg.Observer.MessageStatus(*f.entry.Message, st)
+	for _, held := range f.held {
+		r.cfg.Observer.MessageStatus(*f.entry.Message, held)
+	}
 }

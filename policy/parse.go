@@ -188,7 +188,7 @@ var channelKeys = map[string][]string{
 	"outside_window":            {WhatsApp, Messenger, Instagram},
 	"max_replies_per_inbound":   {X},
 	"max_segments":              {SMS},
-	"opt_out":                   {SMS},
+	"opt_out":                   {SMS, WhatsApp},
 	"rate":                      {SMS, WhatsApp, Messenger, Instagram, X, Open},
 	"story_mentions":            {Instagram},
 	"story_media_ttl":           {Instagram},

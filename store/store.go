@@ -193,7 +193,7 @@ type Result struct {
 	// (the status event for the platform).
 	Events []NewEntry
 	// ReceiptEvent builds the platform event for a held receipt (one that overtook this
-	// result) applied with it; nil: none.
+	// result) applied with it; nil, or an entry with an empty Kind: none.
 	ReceiptEvent func(status omnigate.MessageStatus, errCode, errMsg string) (NewEntry, error)
 }
 
@@ -249,6 +249,12 @@ type Tx interface {
 	// UpsertContact records the contact; a non-empty name replaces the stored one.
 	UpsertContact(c omnigate.Contact, now time.Time) error
 	SetOptOut(ch omnigate.Channel, contactAddress, ourAddress string, optedOut bool, now time.Time) error
+	// AliasContact records alias as another id of the contact at address on ch (a
+	// WhatsApp business-scoped user id beside the phone number); a later call for the
+	// same alias replaces the address.
+	AliasContact(ch omnigate.Channel, alias, address string, now time.Time) error
+	// ContactByAlias returns the address alias stands for on ch, or ErrNotFound.
+	ContactByAlias(ch omnigate.Channel, alias string) (string, error)
 
 	// LatestConversation returns the most recently active conversation for k.
 	LatestConversation(k ConversationKey) (omnigate.Conversation, error)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
 
+	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/egress"
 )
 
@@ -32,13 +33,14 @@ const (
 // NewClient returns a client that repeats a POST only when it provably never reached
 // the carrier (the connection could not be dialled) or when the carrier said so with 429
 // or 503 and asked for no more than a short wait. Anything else is returned at once: a
-// repeated POST that did reach the carrier may deliver the message twice.
+// repeated POST that did reach the carrier may deliver the message twice. Every request
+// names omnigate in its User-Agent (see WithUserAgent); hc itself is not changed.
 func NewClient(hc *http.Client, now func() time.Time) *retryablehttp.Client {
 	if hc == nil {
 		hc = &http.Client{Transport: Transport(), Timeout: defaultTimeout}
 	}
 	return &retryablehttp.Client{
-		HTTPClient:   hc,
+		HTTPClient:   UserAgentClient(hc),
 		RetryWaitMin: inlineWaitMin,
 		RetryWaitMax: InlineWaitMax,
 		RetryMax:     inlineRetries,
@@ -112,4 +114,36 @@ func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// WithUserAgent wraps rt (http.DefaultTransport when nil) so that every request it
+// carries says User-Agent: omnigate.UserAgent(), whatever the caller or a carrier's SDK
+// set: carriers see who calls them and which version.
+func WithUserAgent(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if _, ok := rt.(userAgent); ok {
+		return rt
+	}
+	return userAgent{next: rt}
+}
+
+// UserAgentClient returns a copy of hc whose transport is wrapped by WithUserAgent.
+func UserAgentClient(hc *http.Client) *http.Client {
+	c := *hc
+	c.Transport = WithUserAgent(hc.Transport)
+	return &c
+}
+
+type userAgent struct{ next http.RoundTripper }
+
+func (u userAgent) RoundTrip(req *http.Request) (*http.Response, error) {
+	ua := omnigate.UserAgent()
+	if req.Header.Get("User-Agent") != ua {
+		// A RoundTripper must not change the caller's request: change a copy.
+		req = req.Clone(req.Context())
+		req.Header.Set("User-Agent", ua)
+	}
+	return u.next.RoundTrip(req)
 }

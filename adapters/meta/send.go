@@ -75,8 +75,10 @@ type pageSend struct {
 }
 
 // sendPage uses the Send API of the page (or Instagram account) in o.From. A Send API
-// message holds text or one attachment, never both, so a captioned image is refused
-// rather than split into two carrier messages that could fail halfway.
+// message holds text or one attachment, never both: omnigate's messaging splits such a
+// send into one message per part before it reaches the outbox, so that each part is
+// tracked and retried on its own; an Outbound that still holds both is refused here
+// rather than split into carrier messages that could fail halfway.
 func (m *Meta) sendPage(ctx context.Context, o adapters.Outbound) (adapters.Receipt, error) {
 	token, ok := m.cfg.PageTokens[o.From]
 	if !ok || token == "" {
@@ -154,7 +156,8 @@ type waMedia struct {
 type waSend struct {
 	MessagingProduct string      `json:"messaging_product"`
 	RecipientType    string      `json:"recipient_type"`
-	To               string      `json:"to"`
+	To               string      `json:"to,omitempty"`
+	Recipient        string      `json:"recipient,omitempty"` // a business-scoped user id
 	Type             string      `json:"type"`
 	Text             *waText     `json:"text,omitempty"`
 	Template         *waTemplate `json:"template,omitempty"`
@@ -175,7 +178,13 @@ func (m *Meta) sendWhatsApp(ctx context.Context, o adapters.Outbound) (adapters.
 	if !ok || pnid == "" {
 		return adapters.Receipt{}, adapters.Permanent(codeUnknownSender, "no whatsapp phone-number id for "+o.From, nil)
 	}
-	body := waSend{MessagingProduct: whatsappProduct, RecipientType: whatsappIndividual, To: digits(o.To)}
+	body := waSend{MessagingProduct: whatsappProduct, RecipientType: whatsappIndividual}
+	if omnigate.IsWhatsAppUserID(o.To) {
+		// A contact without a phone number is addressed by its business-scoped user id.
+		body.Recipient = o.To
+	} else {
+		body.To = digits(o.To)
+	}
 	switch {
 	case o.Template != nil:
 		body.Type, body.Template = "template", whatsAppTemplate(*o.Template)

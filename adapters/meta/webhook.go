@@ -242,14 +242,21 @@ type waValue struct {
 		DisplayPhoneNumber string `json:"display_phone_number"`
 		PhoneNumberID      string `json:"phone_number_id"`
 	} `json:"metadata"`
-	Contacts []struct {
-		WaID    string `json:"wa_id"`
-		Profile struct {
-			Name string `json:"name"`
-		} `json:"profile"`
-	} `json:"contacts"`
+	Contacts []waContact `json:"contacts"`
 	Messages []waMessage `json:"messages"`
 	Statuses []waStatus  `json:"statuses"`
+}
+
+// waContact is the sender of an inbound message. A user with a username may come
+// without wa_id (the phone number); user_id, the business-scoped user id, is there
+// whether or not.
+type waContact struct {
+	WaID    string `json:"wa_id"`
+	UserID  string `json:"user_id"`
+	Profile struct {
+		Name     string `json:"name"`
+		Username string `json:"username"`
+	} `json:"profile"`
 }
 
 type waMediaIn struct {
@@ -259,11 +266,12 @@ type waMediaIn struct {
 }
 
 type waMessage struct {
-	ID        string `json:"id"`
-	From      string `json:"from"`
-	Timestamp string `json:"timestamp"`
-	Type      string `json:"type"`
-	Text      *struct {
+	ID         string `json:"id"`
+	From       string `json:"from"`
+	FromUserID string `json:"from_user_id"`
+	Timestamp  string `json:"timestamp"`
+	Type       string `json:"type"`
+	Text       *struct {
 		Body string `json:"body"`
 	} `json:"text"`
 	Image    *waMediaIn `json:"image"`
@@ -290,11 +298,12 @@ type waMessage struct {
 }
 
 type waStatus struct {
-	ID          string `json:"id"`
-	Status      string `json:"status"`
-	Timestamp   string `json:"timestamp"`
-	RecipientID string `json:"recipient_id"`
-	Errors      []struct {
+	ID              string `json:"id"`
+	Status          string `json:"status"`
+	Timestamp       string `json:"timestamp"`
+	RecipientID     string `json:"recipient_id"`
+	RecipientUserID string `json:"recipient_user_id"`
+	Errors          []struct {
 		Code      int    `json:"code"`
 		Title     string `json:"title"`
 		Message   string `json:"message"`
@@ -321,16 +330,37 @@ func (m *Meta) whatsAppEvents(entries []entry) []adapters.Event {
 			if !ok {
 				ours = "+" + digits(v.Metadata.DisplayPhoneNumber)
 			}
-			names := make(map[string]string, len(v.Contacts))
-			for _, ct := range v.Contacts {
-				names[ct.WaID] = ct.Profile.Name
-			}
 			for _, wm := range v.Messages {
+				ct := senderOf(v.Contacts, wm)
+				phone := wm.From
+				if phone == "" {
+					phone = ct.WaID
+				}
+				userID := wm.FromUserID
+				if userID == "" {
+					userID = ct.UserID
+				}
 				x := adapters.Event{
 					Kind: adapters.EventMessage, Channel: omnigate.WhatsApp,
 					ProviderMessageID: wm.ID, Address: ours,
-					ContactAddress: "+" + digits(wm.From), ContactName: names[wm.From],
-					Timestamp: seconds(wm.Timestamp),
+					ContactName: ct.Profile.Name, Timestamp: seconds(wm.Timestamp),
+				}
+				if x.ContactName == "" {
+					x.ContactName = ct.Profile.Username
+				}
+				switch {
+				case digits(phone) != "":
+					// A phone number stays the address, as before usernames: the threads
+					// and opt-outs of existing contacts carry on. The user id is recorded
+					// beside it.
+					x.ContactAddress = "+" + digits(phone)
+					if omnigate.IsWhatsAppUserID(userID) {
+						x.ContactUserID = userID
+					}
+				case omnigate.IsWhatsAppUserID(userID):
+					x.ContactAddress = userID
+				default:
+					continue // nobody to thread with or answer
 				}
 				if !whatsAppContent(&x, wm) {
 					continue
@@ -348,6 +378,10 @@ func (m *Meta) whatsAppEvents(entries []entry) []adapters.Event {
 					ContactAddress: "+" + digits(st.RecipientID),
 					Status:         status, Timestamp: seconds(st.Timestamp),
 				}
+				if digits(st.RecipientID) == "" {
+					// Sent to a business-scoped user id: the receipt names the user so.
+					x.ContactAddress = st.RecipientUserID
+				}
 				if len(st.Errors) > 0 {
 					x.ErrorCode = strconv.Itoa(st.Errors[0].Code)
 					x.ErrorMessage = st.Errors[0].Title
@@ -360,6 +394,20 @@ func (m *Meta) whatsAppEvents(entries []entry) []adapters.Event {
 		}
 	}
 	return out
+}
+
+// senderOf finds the contacts entry of wm's sender: by phone number, else by user id,
+// else the only entry.
+func senderOf(cs []waContact, wm waMessage) waContact {
+	for _, c := range cs {
+		if (wm.From != "" && c.WaID == wm.From) || (wm.FromUserID != "" && c.UserID == wm.FromUserID) {
+			return c
+		}
+	}
+	if len(cs) == 1 && wm.From == "" && wm.FromUserID == "" {
+		return cs[0]
+	}
+	return waContact{}
 }
 
 var waStatuses = map[string]omnigate.MessageStatus{

@@ -107,7 +107,7 @@ func New(cfg Config) (*Open, error) {
 	}
 	o := &Open{integrations: integrations, now: now}
 	o.client = &retryablehttp.Client{
-		HTTPClient:   hc,
+		HTTPClient:   carrierhttp.UserAgentClient(hc),
 		RetryWaitMin: retryWaitMin,
 		RetryWaitMax: retryWaitMax,
 		RetryMax:     retryMax,

@@ -42,7 +42,8 @@ type MetaConfig struct {
 // POST /{version}/{id}/messages with any Bearer token, answers as Graph does, then
 // posts signed webhooks: a delivery (Messenger, Instagram) or the statuses sent and
 // delivered (WhatsApp) for the accepted message, and, when WantsReply, the customer's
-// answer. Typing requests (sender_action) are acknowledged and post nothing.
+// answer. Typing requests (sender_action) are acknowledged and post nothing. GET
+// /{version}/{user-id}?fields=... serves the users' profiles (User Profile API).
 type Meta struct {
 	cfg MetaConfig
 	mux *http.ServeMux
@@ -73,10 +74,52 @@ func NewMeta(cfg MetaConfig) (*Meta, error) {
 	m := &Meta{cfg: cfg, mux: http.NewServeMux(), idBase: uint64(time.Now().UnixNano())}
 	m.mux.HandleFunc("POST /{version}/{id}/messages", m.messages)
 	m.mux.HandleFunc("GET /{version}/{id}/message_templates", m.messageTemplates)
-	m.mux.HandleFunc("GET /{version}/{id}", m.mediaURL)
+	m.mux.HandleFunc("GET /{version}/{id}", m.graphObject)
 	m.mux.HandleFunc("GET /whatsapp-media/{id}", m.mediaDownload)
 	m.mux.HandleFunc("GET /cdn/{name}", func(w http.ResponseWriter, _ *http.Request) { servePhoto(w) })
 	return m, nil
+}
+
+// Sandbox users' profiles: every Messenger user is "Sandbox Customer" (first and last
+// name), every Instagram user has the name "Sandbox Customer" and a username.
+const (
+	sandboxFirstName = "Sandbox"
+	sandboxLastName  = "Customer"
+	sandboxUsername  = "sandbox.customer"
+)
+
+// profile answers the User Profile API: GET /{version}/{user-id}?fields=..., with the
+// fields asked for among first_name, last_name (Messenger), name and username
+// (Instagram), and the id.
+func (m *Meta) profile(w http.ResponseWriter, r *http.Request) {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
+		graphFail(w, http.StatusUnauthorized, 190, "An access token is required to request this resource.")
+		return
+	}
+	values := map[string]string{"first_name": sandboxFirstName, "last_name": sandboxLastName,
+		"name": sandboxFirstName + " " + sandboxLastName, "username": sandboxUsername}
+	out := map[string]string{"id": r.PathValue("id")}
+	for _, f := range strings.Split(r.URL.Query().Get("fields"), ",") {
+		v, ok := values[strings.TrimSpace(f)]
+		if !ok && strings.TrimSpace(f) != "" && f != "id" {
+			graphFail(w, http.StatusBadRequest, 100, "(#100) Tried accessing nonexisting field ("+f+")")
+			return
+		}
+		if ok {
+			out[strings.TrimSpace(f)] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// graphObject answers GET /{version}/{id}: a user's profile when fields are asked for
+// (the User Profile API), else a WhatsApp media object.
+func (m *Meta) graphObject(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("fields") {
+		m.profile(w, r)
+		return
+	}
+	m.mediaURL(w, r)
 }
 
 // ServeHTTP serves the Graph paths.
@@ -185,6 +228,7 @@ func (m *Meta) page(w http.ResponseWriter, pageID string, raw []byte) {
 type sandboxWASend struct {
 	MessagingProduct string `json:"messaging_product"`
 	To               string `json:"to"`
+	Recipient        string `json:"recipient"` // a business-scoped user id, when there is no to
 	Type             string `json:"type"`
 	Text             *struct {
 		Body string `json:"body"`
@@ -196,7 +240,12 @@ type sandboxWASend struct {
 
 func (m *Meta) whatsApp(w http.ResponseWriter, pnid, number string, raw []byte) {
 	var in sandboxWASend
-	if err := json.Unmarshal(raw, &in); err != nil || in.MessagingProduct != "whatsapp" || in.To == "" || in.Type == "" {
+	err := json.Unmarshal(raw, &in)
+	byUserID := err == nil && in.To == "" && in.Recipient != ""
+	if byUserID {
+		in.To = in.Recipient
+	}
+	if err != nil || in.MessagingProduct != "whatsapp" || in.To == "" || in.Type == "" {
 		graphFail(w, http.StatusBadRequest, 100, "(#100) Invalid parameter")
 		return
 	}
@@ -209,9 +258,13 @@ func (m *Meta) whatsApp(w http.ResponseWriter, pnid, number string, raw []byte) 
 		return
 	}
 	wamid := "wamid.sandbox" + m.nextID()
+	contact := map[string]string{"input": in.To, "wa_id": in.To}
+	if byUserID {
+		contact = map[string]string{"input": in.To, "user_id": in.To}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"messaging_product": "whatsapp",
-		"contacts":          []any{map[string]string{"input": in.To, "wa_id": in.To}},
+		"contacts":          []any{contact},
 		"messages":          []any{map[string]string{"id": wamid}},
 	})
 
@@ -225,17 +278,28 @@ func (m *Meta) whatsApp(w http.ResponseWriter, pnid, number string, raw []byte) 
 		}}}
 	}
 	status := func(s string) map[string]string {
-		return map[string]string{"id": wamid, "status": s, "timestamp": strconv.FormatInt(now, 10), "recipient_id": in.To}
+		st := map[string]string{"id": wamid, "status": s, "timestamp": strconv.FormatInt(now, 10), "recipient_id": in.To}
+		if byUserID {
+			delete(st, "recipient_id")
+			st["recipient_user_id"] = in.To
+		}
+		return st
 	}
 	// Both statuses ride in one payload so they reach omnigate in order.
 	m.post(change(map[string]any{"statuses": []any{status("sent"), status("delivered")}}))
 	if in.Text != nil && WantsReply(in.Text.Body) {
+		sender := map[string]any{"profile": map[string]string{"name": "Sandbox Customer"}, "wa_id": in.To}
+		reply := map[string]any{"from": in.To, "id": "wamid.sandbox" + m.nextID(), "timestamp": strconv.FormatInt(now+1, 10),
+			"type": "text", "text": map[string]string{"body": ReplyText(in.Text.Body)}}
+		if byUserID {
+			// A user known by a business-scoped user id writes without a phone number.
+			sender = map[string]any{"profile": map[string]string{"name": "Sandbox Customer", "username": "sandbox.customer"}, "user_id": in.To}
+			delete(reply, "from")
+			reply["from_user_id"] = in.To
+		}
 		m.post(change(map[string]any{
-			"contacts": []any{map[string]any{"profile": map[string]string{"name": "Sandbox Customer"}, "wa_id": in.To}},
-			"messages": []any{map[string]any{
-				"from": in.To, "id": "wamid.sandbox" + m.nextID(), "timestamp": strconv.FormatInt(now+1, 10),
-				"type": "text", "text": map[string]string{"body": ReplyText(in.Text.Body)},
-			}},
+			"contacts": []any{sender},
+			"messages": []any{reply},
 		}))
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 )
@@ -129,8 +130,9 @@ func New(cfg Config) (*Twilio, error) {
 		base:      base,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		validator: twclient.NewRequestValidator(cfg.AuthToken),
-		retrying:  &retryablehttp.RoundTripper{Client: newRetryClient(cfg.HTTPClient)},
-		now:       time.Now,
+		// twilio-go names itself in the User-Agent; the wrapper names omnigate instead.
+		retrying: carrierhttp.WithUserAgent(&retryablehttp.RoundTripper{Client: newRetryClient(cfg.HTTPClient)}),
+		now:      time.Now,
 	}, nil
 }
 
@@ -171,6 +173,10 @@ func (t *Twilio) params(ctx context.Context, m adapters.Outbound) (*twapi.Create
 	switch m.Channel {
 	case omnigate.SMS:
 	case omnigate.WhatsApp:
+		if omnigate.IsWhatsAppUserID(to) {
+			return nil, adapters.Permanent("recipient_unsupported",
+				"twilio sends whatsapp messages to phone numbers only, not to business-scoped user ids", nil)
+		}
 		to, from = withWhatsApp(to), withWhatsApp(from)
 	default:
 		return nil, adapters.Permanent("unsupported_channel",

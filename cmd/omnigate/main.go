@@ -29,14 +29,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/policy"
 	"github.com/omnigate/omnigate/store"
 	"github.com/omnigate/omnigate/store/sqlstore"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const usage = `usage: omnigate <command> [arguments] [flags]
 
@@ -229,11 +227,13 @@ func dispatch(args []string, out io.Writer) error {
 	case "send":
 		return sendCmd(rest, out)
 	case "version":
-		c := newCommand("version", "", "Print the version.", "  omnigate version", out)
+		c := newCommand("version", "", "Print the version, as carriers see it in the User-Agent (omnigate/MAJOR.MINOR.PATCH).",
+			"  omnigate version", out)
 		if _, err := c.parse(rest, 0, 0); err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "omnigate", version)
+		// The same string every carrier call carries as its User-Agent.
+		fmt.Fprintln(out, omnigate.UserAgent())
 		return nil
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
@@ -460,6 +460,7 @@ func sendCmd(args []string, out io.Writer) error {
 	}
 	req.Header.Set("Authorization", "Bearer "+*key)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", omnigate.UserAgent())
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		return err

@@ -140,6 +140,19 @@ func registry(cfg *config.Config, pol func() *policy.Policy, sids contentSID) (*
 	return reg, nil
 }
 
+// profileSource finds the adapter that reads user profiles on a channel, in the
+// registry as it stands (a reload may replace the carriers).
+func profileSource(reg *adapters.Registry) messaging.ProfileSource {
+	return func(ch omnigate.Channel) (adapters.Profiler, bool) {
+		a, ok := reg.For(ch)
+		if !ok {
+			return nil, false
+		}
+		p, ok := a.(adapters.Profiler)
+		return p, ok
+	}
+}
+
 // outboundClient is the HTTP client for destinations the configuration names (open
 // integrations, events.url): it refuses loopback, private and link-local addresses at
 // dial time, after resolution and on redirects, unless allow_private_destinations or
@@ -265,7 +278,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, Queues: queues,
 		Events: cfg.Events.URL != "", Log: log, Observer: d.met, Templates: templateSource(carriers),
 		Retention: messaging.Retention{MessageBodies: cfg.Retention.MessageBodies.Std(), Conversations: cfg.Retention.Conversations.Std()},
-		Registry:  carriers, MediaClient: mediaClient(cfg), MediaBaseURL: cfg.PublicURL})
+		Registry:  carriers, MediaClient: mediaClient(cfg), MediaBaseURL: cfg.PublicURL,
+		Profiles: profileSource(carriers)})
 	if err != nil {
 		return fail(err)
 	}
@@ -409,6 +423,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	watchers.Go(func() { d.svc.RunJanitor(watchCtx, 10*time.Minute) })
 	watchers.Go(func() { d.svc.RunTemplateSync(watchCtx, config.TemplateSyncInterval) })
+	watchers.Go(func() { d.svc.RunProfiles(watchCtx) })
 	if d.cfg.Path != "" {
 		watchers.Go(func() {
 			if err := config.Watch(watchCtx, d.cfg.Path, 200*time.Millisecond, d.log, d.reload); err != nil {

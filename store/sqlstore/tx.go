@@ -500,6 +500,9 @@ func (t *tx) recordProviderID(m omnigate.Message, providerID string, now time.Ti
 			if err != nil {
 				return false, err
 			}
+			if e.Kind == "" {
+				continue // the caller wanted to know, not to send an event
+			}
 			if err := t.Enqueue(e); err != nil {
 				return false, err
 			}

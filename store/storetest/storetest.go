@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"a failed update writes nothing and spares its neighbours", testUpdateIsolation},
 		{"cancel queued spares leased rows", testCancelQueued},
 		{"contacts search and opt-outs", testContacts},
+		{"contact aliases", testContactAliases},
 		{"a receipt that overtakes the commit is applied", testHeldReceipt},
 		{"a receipt before Complete keeps its status and Complete's event is dropped", testReceiptBeforeComplete},
 		{"receipt and Complete race: the highest status wins, nothing is left held", testReceiptCompleteRace},
