@@ -32,6 +32,7 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"github.com/omnigate/omnigate/adapters/meta"
 	"github.com/omnigate/omnigate/adapters/open"
 	"github.com/omnigate/omnigate/adapters/twilio"
@@ -271,7 +272,7 @@ func newHarnessWith(t *testing.T, pol *policy.Policy) *harness {
 
 	// The fakes are on loopback, so media downloads are not guarded here.
 	svc, err := messaging.New(messaging.Config{Store: h.st, Policy: polFn, Queues: queues, Events: true, Now: h.clk.Now,
-		Registry: reg, MediaClient: &http.Client{Timeout: 10 * time.Second}, MediaBaseURL: h.url,
+		Registry: reg, MediaClient: carrierhttp.UserAgentClient(&http.Client{Timeout: 10 * time.Second}), MediaBaseURL: h.url,
 		Profiles: func(ch omnigate.Channel) (adapters.Profiler, bool) {
 			p, ok := any(mt).(adapters.Profiler)
 			return p, ok && (ch == omnigate.Messenger || ch == omnigate.Instagram)

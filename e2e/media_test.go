@@ -210,6 +210,9 @@ func TestInboundMediaThroughOmnigate(t *testing.T) {
 				if got := r.Header.Get("Authorization"); got != tc.auth {
 					t.Errorf("the carrier saw Authorization %q on %s, want %q", got, r.Path, tc.auth)
 				}
+				if got := r.Header.Get("User-Agent"); got != omnigate.UserAgent() {
+					t.Errorf("the carrier saw User-Agent %q on %s, want %q", got, r.Path, omnigate.UserAgent())
+				}
 			}
 			if len(seen) == 0 || seen[len(seen)-1].Path != tc.carrierPath {
 				t.Errorf("the carrier served %v, want the download of %s last", seen, tc.carrierPath)

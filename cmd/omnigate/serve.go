@@ -165,13 +165,13 @@ func outboundClient(cfg *config.Config) *http.Client {
 	return &http.Client{Transport: t, Timeout: 15 * time.Second}
 }
 
-// mediaClient downloads inbound media from carriers' CDNs: guarded like outboundClient,
-// without its overall timeout (a large attachment streams for as long as the caller
+// mediaClient downloads inbound media from carriers' CDNs, naming omnigate in its
+// User-Agent like every carrier call: guarded like outboundClient, without its overall timeout (a large attachment streams for as long as the caller
 // reads); the API request's context bounds it.
 func mediaClient(cfg *config.Config) *http.Client {
 	c := outboundClient(cfg)
 	c.Timeout = 0
-	return c
+	return carrierhttp.UserAgentClient(c)
 }
 
 // daemon is a running omnigate.
