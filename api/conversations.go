@@ -112,7 +112,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if n, ok := NormalizeAddress(ch, q, s.countryParam(r)); ch.UsesPhoneNumbers() && ok {
+	if n, ok := omnigate.NormalizeAddress(ch, q, s.countryParam(r)); ch.UsesPhoneNumbers() && ok {
 		// A whole number typed as the compose box takes it, "(415) 555-0100" included,
 		// is stored in E.164 with its country code.
 		q = n
@@ -184,7 +184,7 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request) {
 	if !ch.Valid() {
 		problems = append(problems, fieldProblem{"channel", "required: one of sms, whatsapp, messenger, instagram, x, open"})
 	}
-	addr, ok := NormalizeAddress(ch, r.URL.Query().Get("address"), s.countryParam(r))
+	addr, ok := omnigate.NormalizeAddress(ch, r.URL.Query().Get("address"), s.countryParam(r))
 	if !ok {
 		problems = append(problems, fieldProblem{"address", "required: a valid address for the channel"})
 	}

@@ -10,8 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 
@@ -40,43 +38,6 @@ type sendBody struct {
 type fieldProblem struct {
 	Field   string `json:"field"`
 	Problem string `json:"problem"`
-}
-
-// MaxUserIDDigits is the longest numeric user id accepted for X, Messenger and
-// Instagram. X ids are at most 19 digits, Meta's page-scoped ids about 17.
-const MaxUserIDDigits = 32
-
-// NormalizeAddress normalises a contact address for ch: E.164 for SMS and WhatsApp
-// (a number written with + and a country code keeps its own country; otherwise country
-// applies); a numeric user id for X, Messenger and Instagram, whose APIs address
-// people by id only; for open messaging, up to 128 bytes of printable UTF-8, trimmed.
-func NormalizeAddress(ch omnigate.Channel, raw, country string) (string, bool) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", false
-	}
-	switch ch {
-	case omnigate.X, omnigate.Messenger, omnigate.Instagram:
-		if len(raw) > MaxUserIDDigits || strings.TrimLeft(raw, "0123456789") != "" {
-			return "", false
-		}
-		return raw, true
-	}
-	if !ch.UsesPhoneNumbers() {
-		if len(raw) > 128 || !utf8.ValidString(raw) || strings.ContainsFunc(raw, unicode.IsControl) {
-			return "", false
-		}
-		return raw, true
-	}
-	raw = strings.TrimPrefix(raw, "whatsapp:")
-	num, err := phonenumbers.Parse(raw, strings.ToUpper(country))
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
-		return "", false
-	}
-	if phonenumbers.GetRegionCodeForNumber(num) == "" && !phonenumbers.IsValidNumber(num) {
-		return "", false
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), true
 }
 
 // parseSend validates a send completely: every bad field is reported at once, because
@@ -136,7 +97,7 @@ func (s *Server) parseSend(w http.ResponseWriter, r *http.Request) (messaging.Se
 	var normalized []string
 	if b.Channel.Valid() {
 		for i, t := range tos {
-			n, ok := NormalizeAddress(b.Channel, t, country)
+			n, ok := omnigate.NormalizeAddress(b.Channel, t, country)
 			field := "to"
 			if b.To[0] == '[' {
 				field = "to[" + itoa(i) + "]"
