@@ -220,7 +220,8 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var me *messaging.Error
 	switch {
 	case errors.As(err, &me):
-		writeError(w, me.Status, me.Code, me.Message, me.Details)
+		status, code := httpError(me)
+		writeError(w, status, code, me.Message, me.Details)
 	case errors.Is(err, context.Canceled):
 		writeError(w, 499, "canceled", "the request was canceled", nil)
 	default:

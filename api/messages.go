@@ -167,12 +167,13 @@ func (s *Server) parseSend(w http.ResponseWriter, r *http.Request) (messaging.Se
 // resultBody is one recipient's answer.
 func resultBody(req messaging.Send, r messaging.Result) (int, map[string]any) {
 	if r.Err != nil {
-		e := errorBody(r.Err.Code, r.Err.Message, r.Err.Details)
+		status, code := httpError(r.Err)
+		e := errorBody(code, r.Err.Message, r.Err.Details)
 		e["to"] = r.To
 		if r.Decision != nil {
 			e["error"].(map[string]any)["decision"] = r.Decision
 		}
-		return r.Err.Status, e
+		return status, e
 	}
 	return http.StatusAccepted, map[string]any{"id": r.MessageID, "conversation_id": r.ConversationID,
 		"status": r.Status, "to": r.To, "channel": req.Channel, "queue": req.Queue.ID,

@@ -3,7 +3,6 @@ package messaging
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/events"
@@ -18,7 +17,7 @@ func (s *Service) transition(ctx context.Context, id, eventChange string, change
 		now := s.cfg.Now().UTC()
 		c, err := tx.Conversation(id)
 		if errors.Is(err, store.ErrNotFound) {
-			return refuse(http.StatusNotFound, "conversation_not_found", "no conversation with this id", nil)
+			return refuse(KindNotFound, "conversation_not_found", "no conversation with this id", nil)
 		}
 		if err != nil {
 			return err
@@ -30,7 +29,7 @@ func (s *Service) transition(ctx context.Context, id, eventChange string, change
 			return err
 		}
 		if s.EffectiveState(c, now) == omnigate.StateClosed {
-			return refuse(http.StatusConflict, "conversation_closed", "the conversation's threading timeline has expired", nil)
+			return refuse(KindConflict, "conversation_closed", "the conversation's threading timeline has expired", nil)
 		}
 		if err := change(tx, &c); err != nil {
 			return err
@@ -69,7 +68,7 @@ func (s *Service) Disconnect(ctx context.Context, id string, p omnigate.Principa
 	var canceled []string
 	c, err := s.transition(ctx, id, "disconnected", func(tx store.Tx, c *omnigate.Conversation) error {
 		if c.State != omnigate.StateAssigned || c.AssignedTo != p.ID {
-			return refuse(http.StatusConflict, "not_assigned", "only the principal the conversation is assigned to can disconnect it", nil)
+			return refuse(KindConflict, "not_assigned", "only the principal the conversation is assigned to can disconnect it", nil)
 		}
 		ids, err := tx.CancelQueued(c.ID, "", s.cfg.Now().UTC())
 		if err != nil {
@@ -97,7 +96,7 @@ func (s *Service) Disconnect(ctx context.Context, id string, p omnigate.Principa
 func (s *Service) Wrapup(ctx context.Context, id string, p omnigate.Principal, code, notes string) (omnigate.Conversation, error) {
 	return s.transition(ctx, id, "wrapped_up", func(_ store.Tx, c *omnigate.Conversation) error {
 		if c.State != omnigate.StateWrapup || c.AssignedTo != p.ID {
-			return refuse(http.StatusConflict, "not_in_wrapup", "the conversation is not waiting for this principal's wrap-up", nil)
+			return refuse(KindConflict, "not_in_wrapup", "the conversation is not waiting for this principal's wrap-up", nil)
 		}
 		c.State, c.AssignedTo, c.WrapupCode, c.WrapupNotes = omnigate.StateOpen, "", code, notes
 		return nil

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sort"
 	"time"
@@ -60,20 +59,6 @@ func New(cfg Config) (*Service, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{cfg: cfg}, nil
-}
-
-// Error is a refusal with a stable code for the API.
-type Error struct {
-	Status  int            `json:"-"`
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"-"`
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-func refuse(status int, code, msg string, details map[string]any) *Error {
-	return &Error{Status: status, Code: code, Message: msg, Details: details}
 }
 
 // NewID returns a time-ordered id with a prefix ("msg", "conv").
@@ -158,7 +143,7 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	}
 	ourAddr := req.Queue.Address(req.Channel)
 	if ourAddr == "" {
-		return nil, refuse(http.StatusUnprocessableEntity, "no_outbound_address",
+		return nil, refuse(KindUnprocessable, "no_outbound_address",
 			fmt.Sprintf("queue %q has no %s address", req.Queue.ID, req.Channel), nil)
 	}
 	rules := s.cfg.Policy().Rules(req.Queue.ID, string(req.Channel))
@@ -224,17 +209,17 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	if hasLatest && live(latest, rules.ThreadingTimeline, now) {
 		switch {
 		case latest.State == omnigate.StateQueued:
-			res.Err = refuse(http.StatusConflict, "conversation_active",
+			res.Err = refuse(KindConflict, "conversation_active",
 				"a conversation with this contact is waiting in a queue", map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
 		case latest.State == omnigate.StateAssigned && latest.AssignedTo != req.Principal.ID:
-			res.Err = refuse(http.StatusConflict, "conversation_active",
+			res.Err = refuse(KindConflict, "conversation_active",
 				"a conversation with this contact is assigned to another agent", map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
 		case latest.State == omnigate.StateAssigned:
 			outcome = OutcomeContinued
 		case !req.Takeover:
-			res.Err = refuse(http.StatusConflict, "takeover_required",
+			res.Err = refuse(KindConflict, "takeover_required",
 				"an unassigned conversation with this contact is open; resend with \"takeover\": true to take it over with its history",
 				map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
@@ -258,7 +243,7 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	res.Decision = &d
 	res.Outcome = outcome
 	if !d.Allow {
-		res.Err = refuse(http.StatusUnprocessableEntity, "policy_denied", d.Reason, map[string]any{"rule": d.Rule})
+		res.Err = denied(d)
 		return res, nil, nil
 	}
 	if req.DryRun {
