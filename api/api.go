@@ -19,10 +19,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate"
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/messaging"
-	"github.com/omnigate/omnigate/policy"
-	"github.com/omnigate/omnigate/store"
 )
 
 //go:embed openapi.yaml
@@ -34,11 +31,22 @@ func OpenAPI() []byte { return openapiDoc }
 // MaxBody is the largest request body the API accepts.
 const MaxBody = 1 << 20
 
-// Directory is the part of the configuration the API reads; it may change on reload.
+// Directory is the part of the configuration that names who may call and on behalf
+// of what; it may change on reload. The API authenticates with Principals; the daemon
+// hands Queues, the principals and DefaultCountry to messaging from the same snapshot.
 type Directory struct {
 	Queues         map[string]omnigate.Queue
 	Principals     []Credential
 	DefaultCountry string
+}
+
+// AllPrincipals returns the principals the credentials name.
+func (d *Directory) AllPrincipals() []omnigate.Principal {
+	out := make([]omnigate.Principal, 0, len(d.Principals))
+	for _, c := range d.Principals {
+		out = append(out, c.Principal)
+	}
+	return out
 }
 
 // Credential is a principal and the SHA-256 of its API key.
@@ -49,24 +57,16 @@ type Credential struct {
 
 // Config configures the API.
 type Config struct {
+	// Service is the one door to every use case; the API decodes, calls it, and
+	// encodes its answer.
 	Service   *messaging.Service
-	Store     store.Store
 	Directory func() *Directory
-	Policy    func() *policy.Policy
-	// PolicyError reports why the last policy reload failed (nil when it did not).
-	PolicyError func() error
 	// RestartPending, when set, names the configuration changes that wait for a
 	// restart; /readyz reports them.
 	RestartPending func() []string
-	Registry       *adapters.Registry
-	Now            func() time.Time
 	Log            *slog.Logger
 	// Observe, when set, is told each request's route, status and duration.
 	Observe func(route string, code int, d time.Duration)
-	// AllowPrivateMedia accepts media URLs on loopback, private or link-local hosts
-	// (the sandbox and tests); otherwise they are refused, because a carrier or an
-	// open-messaging integration would fetch them from inside the network.
-	AllowPrivateMedia bool
 }
 
 // Server is the API's http.Handler.
@@ -78,9 +78,6 @@ type Server struct {
 
 // New returns the API server. Mount extra handlers (webhooks, metrics) with Handle.
 func New(cfg Config) *Server {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -302,29 +299,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ready := true
-	if err := s.cfg.Store.Ping(ctx); err != nil {
-		checks["store"], ready = "unreachable", false
-	} else {
-		checks["store"] = "ok"
-	}
-	if cur, err := s.cfg.Store.MigrationsCurrent(ctx); err != nil || !cur {
-		checks["migrations"], ready = "pending", false
-	} else {
-		checks["migrations"] = "current"
-	}
-	if s.cfg.Policy() == nil {
-		checks["policy"], ready = "not loaded", false
-	} else {
-		checks["policy"] = "loaded"
-		if s.cfg.PolicyError != nil && s.cfg.PolicyError() != nil {
-			// A bad file never replaced the good one: still ready, but say so.
-			checks["policy"] = "loaded; last reload failed"
-		}
-	}
+	ready, checks := s.cfg.Service.Ready(r.Context())
 	if s.cfg.RestartPending != nil {
 		// Still ready: the running configuration serves as before. A failing probe
 		// would take every instance out of service at once after a config push.

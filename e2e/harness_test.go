@@ -255,10 +255,6 @@ func newHarness(t *testing.T) *harness {
 	reg.Register(omnigate.X, xa)
 	reg.Register(omnigate.Open, op)
 
-	svc, err := messaging.New(messaging.Config{Store: h.st, Policy: polFn, Queues: queues, Events: true, Now: h.clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink := &events.Sink{URL: h.platform.srv.URL + "/events", Secret: []byte(eventsSecret), Client: &http.Client{Timeout: 10 * time.Second}}
 	// No Rate: the relay's per-sender pacing runs on the same fixed clock and would hold
 	// every second SMS until the test moved time; pacing is not what these tests are about.
@@ -270,8 +266,12 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(api.Config{Service: svc, Store: h.st, Directory: func() *api.Directory { return dir },
-		Policy: polFn, Registry: reg, Now: h.clk.Now})
+	svc, err := messaging.New(messaging.Config{Store: h.st, Policy: polFn, Queues: queues, Events: true, Now: h.clk.Now,
+		Principals: dir.AllPrincipals, DefaultCountry: func() string { return dir.DefaultCountry }, Typer: h.relay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := api.New(api.Config{Service: svc, Directory: func() *api.Directory { return dir }})
 	// Mounted as cmd/omnigate's newDaemon mounts them.
 	hooks := map[string]adapters.Adapter{
 		"POST /webhooks/twilio": tw, "POST /webhooks/twilio/status": tw,

@@ -35,6 +35,22 @@ type Config struct {
 	Policy func() *policy.Policy
 	// Queues returns the configured queues by id (the configuration may be reloaded).
 	Queues func() map[string]omnigate.Queue
+	// Principals returns the configured principals (assign checks the assignee
+	// exists); nil: none.
+	Principals func() []omnigate.Principal
+	// DefaultCountry returns the country phone numbers without a country code are in
+	// (the configuration may be reloaded); nil: none.
+	DefaultCountry func() string
+	// PolicyError reports why the last policy reload failed (nil when it did not), for
+	// readiness.
+	PolicyError func() error
+	// Typer shows typing indicators to contacts; the relay, so that typing goes
+	// through the carrier's circuit breaker. nil: typing is unsupported everywhere.
+	Typer Typer
+	// AllowPrivateMedia accepts media URLs on loopback, private or link-local hosts
+	// (the sandbox and tests); otherwise they are refused, because a carrier or an
+	// open-messaging integration would fetch them from inside the network.
+	AllowPrivateMedia bool
 	// Events turns platform events on (events.url is configured).
 	Events   bool
 	Now      func() time.Time
@@ -70,27 +86,10 @@ func NewID(prefix string) string {
 	return prefix + "_" + id.String()
 }
 
-// Send is one send on behalf of a queue to one or more recipients.
-type Send struct {
-	Principal omnigate.Principal
-	Queue     omnigate.Queue
-	Channel   omnigate.Channel
-	To        []string // normalised contact addresses
-	Text      string
-	Template  *omnigate.Template
-	Media     []omnigate.Media
-	Sender    omnigate.Sender
-	Takeover  bool
-	// DryRun decides without writing anything (POST /v1/messages/check).
-	DryRun bool
-	// InTx, when set, runs in the same transaction after every recipient was handled,
-	// so that a response recorded for an Idempotency-Key commits with the messages.
-	InTx func(tx store.Tx, results []Result) error
-}
-
 // Result is the outcome for one recipient.
 type Result struct {
 	To             string           `json:"to"`
+	Queue          string           `json:"queue"` // the queue sent on behalf of (the default one when none was named)
 	MessageID      string           `json:"id,omitempty"`
 	ConversationID string           `json:"conversation_id,omitempty"`
 	Status         string           `json:"status,omitempty"`
@@ -135,23 +134,41 @@ func (s *Service) timeline(queueID string, ch omnigate.Channel) time.Duration {
 	return s.cfg.Policy().Rules(queueID, string(ch)).ThreadingTimeline
 }
 
-// Send decides and, unless DryRun, enqueues one message per recipient. Per-recipient
-// refusals are in the results; the error is for failures of the whole call.
-func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
-	if req.Sender == "" {
-		req.Sender = omnigate.Human
+// Send validates req (every bad field at once), checks that the principal may send
+// for the queue, decides for each recipient and enqueues one message per allowed
+// recipient, all in one transaction. Per-recipient refusals are in the results; the
+// error is a refusal of the whole request (*Error) or a failure of the store.
+func (s *Service) Send(ctx context.Context, req SendRequest) ([]Result, error) {
+	v, err := s.validate(req)
+	if err != nil {
+		return nil, err
 	}
-	ourAddr := req.Queue.Address(req.Channel)
+	return s.send(ctx, v, false, nil)
+}
+
+// Check answers what Send would, recipient by recipient, without writing anything.
+func (s *Service) Check(ctx context.Context, req SendRequest) ([]Result, error) {
+	v, err := s.validate(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, v, true, nil)
+}
+
+// send decides and, unless dryRun, enqueues. finish, when set, runs in the same
+// transaction after every recipient was handled (the idempotency record).
+func (s *Service) send(ctx context.Context, req send, dryRun bool, finish func(tx store.Tx, results []Result) error) ([]Result, error) {
+	ourAddr := req.queue.Address(req.channel)
 	if ourAddr == "" {
 		return nil, refuse(KindUnprocessable, "no_outbound_address",
-			fmt.Sprintf("queue %q has no %s address", req.Queue.ID, req.Channel), nil)
+			fmt.Sprintf("queue %q has no %s address", req.queue.ID, req.channel), nil)
 	}
-	rules := s.cfg.Policy().Rules(req.Queue.ID, string(req.Channel))
+	rules := s.cfg.Policy().Rules(req.queue.ID, string(req.channel))
 	// Lock every conversation key up front, in one order, so that two batch sends with
 	// overlapping recipients cannot deadlock.
-	keys := make([]store.ConversationKey, 0, len(req.To))
-	for _, to := range req.To {
-		keys = append(keys, store.ConversationKey{Channel: req.Channel, Address: ourAddr, ContactAddress: to})
+	keys := make([]store.ConversationKey, 0, len(req.to))
+	for _, to := range req.to {
+		keys = append(keys, store.ConversationKey{Channel: req.channel, Address: ourAddr, ContactAddress: to})
 	}
 	sorted := slices.Clone(keys)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ContactAddress < sorted[j].ContactAddress })
@@ -167,7 +184,7 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 			}
 		}
 		for _, k := range keys {
-			res, m, err := s.sendOne(tx, req, rules, k, now)
+			res, m, err := s.sendOne(tx, req, dryRun, rules, k, now)
 			if err != nil {
 				return err
 			}
@@ -176,8 +193,8 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 				observed = append(observed, *m)
 			}
 		}
-		if req.InTx != nil {
-			return req.InTx(tx, results)
+		if finish != nil {
+			return finish(tx, results)
 		}
 		return nil
 	})
@@ -187,7 +204,7 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	if s.cfg.Observer != nil {
 		for _, r := range results {
 			if r.Decision != nil {
-				s.cfg.Observer.Decision(req.Channel, r.Decision.Rule, r.Decision.Allow)
+				s.cfg.Observer.Decision(req.channel, r.Decision.Rule, r.Decision.Allow)
 			}
 		}
 		for _, m := range observed {
@@ -197,8 +214,8 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	return results, nil
 }
 
-func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, *omnigate.Message, error) {
-	res := Result{To: k.ContactAddress}
+func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, *omnigate.Message, error) {
+	res := Result{To: k.ContactAddress, Queue: req.queue.ID}
 	latest, err := tx.LatestConversation(k)
 	hasLatest := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -212,13 +229,13 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 			res.Err = refuse(KindConflict, "conversation_active",
 				"a conversation with this contact is waiting in a queue", map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
-		case latest.State == omnigate.StateAssigned && latest.AssignedTo != req.Principal.ID:
+		case latest.State == omnigate.StateAssigned && latest.AssignedTo != req.principal.ID:
 			res.Err = refuse(KindConflict, "conversation_active",
 				"a conversation with this contact is assigned to another agent", map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
 		case latest.State == omnigate.StateAssigned:
 			outcome = OutcomeContinued
-		case !req.Takeover:
+		case !req.takeover:
 			res.Err = refuse(KindConflict, "takeover_required",
 				"an unassigned conversation with this contact is open; resend with \"takeover\": true to take it over with its history",
 				map[string]any{"conversation_id": latest.ID})
@@ -238,7 +255,7 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 		// conversation inherits them from the last one.
 		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
 	}
-	pm := policy.Message{Channel: string(k.Channel), Text: req.Text, Template: req.Template != nil, Media: len(req.Media), Sender: string(req.Sender)}
+	pm := policy.Message{Channel: string(k.Channel), Text: req.text, Template: req.template != nil, Media: len(req.media), Sender: string(req.sender)}
 	d := policy.Decide(rules, facts, pm, now)
 	res.Decision = &d
 	res.Outcome = outcome
@@ -246,7 +263,7 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 		res.Err = denied(d)
 		return res, nil, nil
 	}
-	if req.DryRun {
+	if dryRun {
 		if outcome != OutcomeNew {
 			res.ConversationID = conv.ID
 		}
@@ -265,22 +282,22 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 				return res, nil, err
 			}
 		}
-		conv = omnigate.Conversation{ID: NewID("conv"), Channel: k.Channel, QueueID: req.Queue.ID, Address: k.Address,
+		conv = omnigate.Conversation{ID: NewID("conv"), Channel: k.Channel, QueueID: req.queue.ID, Address: k.Address,
 			ContactAddress: k.ContactAddress, ContactName: contact.Name, OpenedAt: now,
 			LastInboundAt: facts.LastInboundAt, RepliesSinceInbound: facts.RepliesSinceInbound}
 		change = "opened"
 	case OutcomeTakenOver:
 		change = "taken_over"
-		conv.QueueID = req.Queue.ID
+		conv.QueueID = req.queue.ID
 		conv.WrapupCode, conv.WrapupNotes = "", ""
 	}
-	conv.State, conv.AssignedTo = omnigate.StateAssigned, req.Principal.ID
+	conv.State, conv.AssignedTo = omnigate.StateAssigned, req.principal.ID
 	conv.LastActivityAt = now
 	conv.RepliesSinceInbound++
 
 	m := omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound, Channel: k.Channel,
-		QueueID: req.Queue.ID, From: k.Address, To: k.ContactAddress, Text: req.Text, Template: req.Template,
-		Media: req.Media, Sender: req.Sender, PrincipalID: req.Principal.ID, Tag: d.Tag,
+		QueueID: req.queue.ID, From: k.Address, To: k.ContactAddress, Text: req.text, Template: req.template,
+		Media: req.media, Sender: req.sender, PrincipalID: req.principal.ID, Tag: d.Tag,
 		Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
 	if outcome == OutcomeNew {
 		err = tx.InsertConversation(conv)

@@ -250,13 +250,6 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		return fail(err)
 	}
 	d.carriers = carriers
-	queues := func() map[string]omnigate.Queue { return d.dir.Load().Queues }
-	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, Queues: queues,
-		Events: cfg.Events.URL != "", Log: log, Observer: d.met})
-	if err != nil {
-		return fail(err)
-	}
-	d.svc = svc
 	var sink *events.Sink
 	if cfg.Events.URL != "" {
 		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg)}
@@ -275,9 +268,18 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	if err != nil {
 		return fail(err)
 	}
-	a := api.New(api.Config{Service: svc, Store: d.st, Directory: func() *api.Directory { return d.dir.Load() },
-		Policy: d.pol.Current, PolicyError: d.pol.LastError, Registry: carriers, Log: log, Observe: d.met.HTTP,
-		RestartPending: func() []string { return *d.restart.Load() }, AllowPrivateMedia: cfg.PrivateDestinationsAllowed()})
+	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, PolicyError: d.pol.LastError,
+		Queues:         func() map[string]omnigate.Queue { return d.dir.Load().Queues },
+		Principals:     func() []omnigate.Principal { return d.dir.Load().AllPrincipals() },
+		DefaultCountry: func() string { return d.dir.Load().DefaultCountry },
+		Typer:          d.relay, AllowPrivateMedia: cfg.PrivateDestinationsAllowed(),
+		Events:         cfg.Events.URL != "", Log: log, Observer: d.met})
+	if err != nil {
+		return fail(err)
+	}
+	d.svc = svc
+	a := api.New(api.Config{Service: svc, Directory: func() *api.Directory { return d.dir.Load() }, Log: log, Observe: d.met.HTTP,
+		RestartPending: func() []string { return *d.restart.Load() }})
 	for pattern, provider := range webhookRoutes {
 		current := func() (adapters.Adapter, bool) { return carriers.Provider(provider) }
 		a.Handle(pattern, &webhook.Handler{Current: current, Ingester: svc, Log: log, Observe: d.met.Webhook})
