@@ -47,4 +47,5 @@ func (s *Service) Typing(ctx context.Context, p omnigate.Principal, id string, o
 	s.cfg.Log.Warn("messaging: typing indicator not delivered", "channel", c.Channel, "err", err)
 	return &Error{Kind: KindUnavailable, Code: "carrier_unavailable", Message: "the carrier did not accept the typing indicator", Err: err}
 }
+
 var _ Typer = (*outbox.Relay)(nil)

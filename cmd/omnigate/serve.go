@@ -273,7 +273,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		Principals:     func() []omnigate.Principal { return d.dir.Load().AllPrincipals() },
 		DefaultCountry: func() string { return d.dir.Load().DefaultCountry },
 		Typer:          d.relay, AllowPrivateMedia: cfg.PrivateDestinationsAllowed(),
-		Events:         cfg.Events.URL != "", Log: log, Observer: d.met})
+		Events: cfg.Events.URL != "", Log: log, Observer: d.met})
 	if err != nil {
 		return fail(err)
 	}
