@@ -72,32 +72,56 @@ type Config struct {
 // Server is the API's http.Handler.
 type Server struct {
 	cfg      Config
+	routes   []route
 	mux      *http.ServeMux
 	patterns []string
+	frame    http.Handler
 }
 
-// New returns the API server. Mount extra handlers (webhooks, metrics) with Handle.
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// New returns the API server. Serve it on its own, or Mount its routes on the
+// process's mux.
 func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	s.routes()
+	s.addRoutes()
+	for _, rt := range s.routes {
+		s.Handle(rt.pattern, rt.h)
+	}
+	s.frame = Frame(s.mux, cfg.Log, cfg.Observe)
 	return s
 }
 
-// Handle registers h for pattern on the server's mux.
+// Mount registers the API's routes on mux; wrap the mux in Frame.
+func (s *Server) Mount(mux *http.ServeMux) {
+	for _, rt := range s.routes {
+		mux.Handle(rt.pattern, rt.h)
+	}
+}
+
+// Handle registers h for pattern beside the API's routes on the server's own mux.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, h)
 }
 
-func (s *Server) handleFunc(pattern string, h http.HandlerFunc) { s.Handle(pattern, h) }
+func (s *Server) handleFunc(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, route{pattern, h})
+}
 
-// Patterns lists every pattern registered, as "METHOD /path" or "/path".
+// Patterns lists every pattern the server serves, as "METHOD /path" or "/path".
 func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
 
-func (s *Server) routes() {
+// ServeHTTP implements http.Handler, framed as Frame frames.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.frame.ServeHTTP(w, r) }
+
+func (s *Server) addRoutes() {
 	s.handleFunc("POST /v1/messages", s.auth(omnigate.PermSend, s.send))
 	s.handleFunc("POST /v1/messages/check", s.auth(omnigate.PermSend, s.check))
 	s.handleFunc("GET /v1/messages/{id}", s.auth("", s.getMessage))
@@ -135,8 +159,24 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// ServeHTTP implements http.Handler, with a request id and an access log line.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Frame wraps the process's mux with what every HTTP answer shares: a request id
+// (X-Request-Id, the caller's when it sends a sane one), an access log line, the
+// observation of each route's status and duration (observe may be nil), and the
+// {"error": ...} shape for requests no route takes.
+func Frame(mux *http.ServeMux, log *slog.Logger, observe func(route string, code int, d time.Duration)) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &framed{mux: mux, log: log, observe: observe}
+}
+
+type framed struct {
+	mux     *http.ServeMux
+	log     *slog.Logger
+	observe func(route string, code int, d time.Duration)
+}
+
+func (f *framed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rid := r.Header.Get("X-Request-Id")
 	if rid == "" || len(rid) > 128 {
@@ -144,26 +184,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", rid)
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	if h, pattern := s.mux.Handler(r); pattern == "" {
-		s.unmatched(rec, r, h)
+	if h, pattern := f.mux.Handler(r); pattern == "" {
+		unmatched(rec, r, h)
 	} else {
-		s.mux.ServeHTTP(rec, r)
+		f.mux.ServeHTTP(rec, r)
 	}
 	d := time.Since(start)
 	route := r.Pattern
 	if route == "" {
 		route = "unmatched"
 	}
-	if s.cfg.Observe != nil {
-		s.cfg.Observe(route, rec.code, d)
+	if f.observe != nil {
+		f.observe(route, rec.code, d)
 	}
-	s.cfg.Log.Debug("http", "request_id", rid, "route", route, "status", rec.code, "duration", d)
+	f.log.Debug("http", "request_id", rid, "route", route, "status", rec.code, "duration", d)
 }
 
 // unmatched answers a request no route takes with the error shape every other answer
 // has: 404 not_found, or 405 method_not_allowed with the Allow header the mux computed.
 // Anything else the mux would do (a redirect to the canonical path) is passed through.
-func (s *Server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+func unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	cw := &captureWriter{header: http.Header{}, code: http.StatusOK}
 	h.ServeHTTP(cw, r)
 	switch cw.code {

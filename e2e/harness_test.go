@@ -230,8 +230,7 @@ func newHarness(t *testing.T) *harness {
 	mt, err := meta.New(meta.Config{AppSecret: metaSecret, VerifyToken: "verify-me",
 		PageTokens:    map[string]string{pageID: "page-token", igAccount: "ig-token"},
 		WhatsAppToken: "wa-token", WhatsAppPhoneNumberIDs: map[string]string{supportWhatsApp: waPhoneNumberID},
-		GraphURL: h.graph.srv.URL, Now: h.clk.Now,
-		StoryMentions: func() bool { return pol.Rules("", string(omnigate.Instagram)).StoryMentions }})
+		GraphURL: h.graph.srv.URL, Now: h.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +260,7 @@ func newHarness(t *testing.T) *harness {
 	h.relay, err = outbox.New(outbox.Config{Store: h.st, Registry: reg, Events: sink, Owner: "e2e",
 		Workers: 3, Lease: time.Minute, MaxAttempts: 10, InitialBackoff: time.Second, MaxBackoff: time.Minute,
 		AttemptTimeout: 10 * time.Second, Recheck: messaging.Recheck(polFn),
-		StatusCallback: func(id string) string { return h.url + "/webhooks/twilio/status?mid=" + id },
-		Now:            h.clk.Now})
+		Now: h.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

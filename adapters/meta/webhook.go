@@ -155,7 +155,7 @@ func (m *Meta) pageEvents(ch omnigate.Channel, entries []entry) []adapters.Event
 				var story bool
 				x.Media, story = pageMedia(ev.Message.Attachments)
 				if story {
-					if m.cfg.StoryMentions == nil || !m.cfg.StoryMentions() {
+					if m.cfg.StoryMentions != nil && !m.cfg.StoryMentions() {
 						continue
 					}
 					x.StoryMention, x.Ephemeral = true, true

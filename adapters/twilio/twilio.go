@@ -158,6 +158,23 @@ func (t *Twilio) Send(ctx context.Context, m adapters.Outbound) (adapters.Receip
 	return adapters.Receipt{ProviderMessageID: *msg.Sid, Status: omnigate.StatusSent}, nil
 }
 
+// Paths of Twilio's webhooks on omnigate's public URL: inbound messages, and the
+// per-message status callbacks, which carry our message id in "mid".
+const (
+	WebhookPath = "/webhooks/twilio"
+	StatusPath  = "/webhooks/twilio/status"
+)
+
+// statusCallback is the URL Twilio reports m's statuses to: the one m names, else
+// StatusPath on the public URL with m's id, so that a receipt finds the message even
+// before its carrier id is recorded.
+func (t *Twilio) statusCallback(m adapters.Outbound) string {
+	if m.StatusCallback != "" || m.MessageID == "" || t.publicURL == "" {
+		return m.StatusCallback
+	}
+	return t.publicURL + StatusPath + "?mid=" + url.QueryEscape(m.MessageID)
+}
+
 // params maps m onto Twilio's Message create fields.
 func (t *Twilio) params(m adapters.Outbound) (*twapi.CreateMessageParams, error) {
 	to, from := m.To, m.From
@@ -174,8 +191,8 @@ func (t *Twilio) params(m adapters.Outbound) (*twapi.CreateMessageParams, error)
 	}
 	p := &twapi.CreateMessageParams{}
 	p.SetTo(to).SetFrom(from)
-	if m.StatusCallback != "" {
-		p.SetStatusCallback(m.StatusCallback)
+	if cb := t.statusCallback(m); cb != "" {
+		p.SetStatusCallback(cb)
 	}
 	if m.Template != nil {
 		key := m.Template.Name + "/" + m.Template.Language

@@ -75,17 +75,19 @@ func directory(cfg *config.Config) (*api.Directory, error) {
 // webhookRoutes maps each carrier webhook route to the carrier serving it. Every route
 // is mounted whatever is configured: a reload may add a carrier, and a route whose
 // carrier is not configured answers 404.
-var webhookRoutes = map[string]string{
-	"POST /webhooks/twilio":             "twilio",
-	"POST /webhooks/twilio/status":      "twilio",
-	"/webhooks/meta":                    "meta",
-	"/webhooks/x":                       "x",
-	"POST /webhooks/open/{integration}": "open",
+func webhookRoutes() map[string]string {
+	return map[string]string{
+		"POST " + twilio.WebhookPath:        "twilio",
+		"POST " + twilio.StatusPath:         "twilio",
+		"/webhooks/meta":                    "meta",
+		"/webhooks/x":                       "x",
+		"POST /webhooks/open/{integration}": "open",
+	}
 }
 
 // registry builds the adapters for the configured providers and registers each
 // channel's carrier.
-func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry, error) {
+func registry(cfg *config.Config) (*adapters.Registry, error) {
 	reg := adapters.NewRegistry()
 	p := cfg.Providers
 	var tw *twilio.Twilio
@@ -102,8 +104,7 @@ func registry(cfg *config.Config, pol func() *policy.Policy) (*adapters.Registry
 	if p.Meta != nil {
 		a, err := meta.New(meta.Config{AppSecret: p.Meta.AppSecret, VerifyToken: p.Meta.VerifyToken, PageTokens: p.Meta.PageTokens,
 			WhatsAppToken: p.Meta.WhatsAppToken, WhatsAppPhoneNumberIDs: p.Meta.WhatsAppPhoneNumberIDs,
-			GraphURL: p.Meta.GraphURL, APIVersion: p.Meta.APIVersion,
-			StoryMentions: func() bool { return pol().Rules("", string(omnigate.Instagram)).StoryMentions }})
+			GraphURL: p.Meta.GraphURL, APIVersion: p.Meta.APIVersion})
 		if err != nil {
 			return nil, fmt.Errorf("meta: %w", err)
 		}
@@ -223,7 +224,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	}
 	d.dir.Store(dir)
 
-	mux := http.NewServeMux()
+	sandboxMux := http.NewServeMux() // the sandbox carriers, console and platform, under /sandbox/
 	if cfg.Sandbox {
 		d.poster = &sandbox.Poster{Log: log}
 		// The sandbox carriers live on this listener; reach them over loopback.
@@ -231,21 +232,21 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		if cfg.SandboxWithProviders {
 			log.Warn("sandbox carriers beside real providers (sandbox_with_providers): the sandboxed channels' webhook secrets are published, so anyone can forge their webhooks")
 		}
-		fakes, err := sandboxCarriers(cfg, mux, base, d.poster, log)
+		fakes, err := sandboxCarriers(cfg, sandboxMux, base, d.poster, log)
 		if err != nil {
 			return fail(err)
 		}
 		var platform *eventSink
 		if cfg.Events.URL != "" {
 			platform = &eventSink{secret: []byte(cfg.Events.Secret)}
-			mux.Handle("/sandbox/events", platform)
+			sandboxMux.Handle("/sandbox/events", platform)
 		}
 		d.console = newConsole(cfg, fakes, platform, cfg.Events.URL == localBase(ln)+"/sandbox/events")
-		d.console.mount(mux)
+		d.console.mount(sandboxMux)
 	}
 	d.sandboxProviders = filledIn(d.file.Providers, cfg.Providers)
 	d.providers = cfg.Providers
-	carriers, err := registry(cfg, d.pol.Current)
+	carriers, err := registry(cfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -260,11 +261,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		AttemptTimeout: cfg.Relay.AttemptTimeout.Std(), InstanceTimeout: cfg.Relay.InstanceTimeout.Std(),
 		MaxAttempts: cfg.Relay.MaxAttempts, InitialBackoff: cfg.Relay.InitialBackoff.Std(), MaxBackoff: cfg.Relay.MaxBackoff.Std(),
 		Recheck: messaging.Recheck(d.pol.Current),
-		Rate: func(m omnigate.Message) float64 {
-			return d.pol.Current().Rules(m.QueueID, string(m.Channel)).RatePerSender
-		},
-		StatusCallback: func(id string) string { return cfg.PublicURL + "/webhooks/twilio/status?mid=" + id },
-		Log:            log})
+		Rate:    messaging.Rate(d.pol.Current), Log: log})
 	if err != nil {
 		return fail(err)
 	}
@@ -278,17 +275,21 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		return fail(err)
 	}
 	d.svc = svc
-	a := api.New(api.Config{Service: svc, Directory: func() *api.Directory { return d.dir.Load() }, Log: log, Observe: d.met.HTTP,
+	a := api.New(api.Config{Service: svc, Directory: func() *api.Directory { return d.dir.Load() }, Log: log,
 		RestartPending: func() []string { return *d.restart.Load() }})
-	for pattern, provider := range webhookRoutes {
+	// The process's routes: the platform API, the carriers' webhooks, metrics and
+	// the sandbox, framed alike (request ids, access log, error shape).
+	root := http.NewServeMux()
+	a.Mount(root)
+	for pattern, provider := range webhookRoutes() {
 		current := func() (adapters.Adapter, bool) { return carriers.Provider(provider) }
-		a.Handle(pattern, &webhook.Handler{Current: current, Ingester: svc, Log: log, Observe: d.met.Webhook})
+		root.Handle(pattern, &webhook.Handler{Current: current, Ingester: svc, Log: log, Observe: d.met.Webhook})
 	}
-	a.Handle("GET /metrics", d.met.Handler())
+	root.Handle("GET /metrics", d.met.Handler())
 	if cfg.Sandbox {
-		a.Handle("/sandbox/", mux)
+		root.Handle("/sandbox/", sandboxMux)
 	}
-	d.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	d.srv = &http.Server{Handler: api.Frame(root, log, d.met.HTTP), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	if d.console != nil {
 		d.srv.RegisterOnShutdown(d.console.close) // its event streams never go idle
@@ -338,7 +339,7 @@ func (d *daemon) reload() {
 		if len(changed) > 0 {
 			running := *d.cfg
 			running.Providers = providers
-			carriers, err = registry(&running, d.pol.Current)
+			carriers, err = registry(&running)
 		}
 	}
 	d.met.Reload("config", err == nil)
