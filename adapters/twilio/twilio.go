@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	twclient "github.com/twilio/twilio-go/client"
 	twapi "github.com/twilio/twilio-go/rest/api/v2010"
 )
@@ -122,7 +123,7 @@ func New(cfg Config) (*Twilio, error) {
 		base:      base,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		validator: twclient.NewRequestValidator(cfg.AuthToken),
-		retrying:  &retryablehttp.RoundTripper{Client: newRetryClient(cfg.HTTPClient)},
+		retrying:  &retryablehttp.RoundTripper{Client: carrierhttp.NewClient(cfg.HTTPClient, time.Now)},
 		now:       time.Now,
 	}, nil
 }
@@ -308,7 +309,7 @@ func (t *Twilio) classify(ctx context.Context, x *exchange, err error) error {
 	}
 	switch {
 	case code == "20429" || status == http.StatusTooManyRequests || status >= 500:
-		return adapters.Retryable(code, msg, retryAfter(x.header, t.now()), err)
+		return adapters.Retryable(code, msg, retryAfterOrZero(x.header, t.now()), err)
 	case status >= 400:
 		if code == "" {
 			code = "http_" + strconv.Itoa(status)
@@ -319,22 +320,10 @@ func (t *Twilio) classify(ctx context.Context, x *exchange, err error) error {
 	return adapters.Retryable(code, fmt.Sprintf("HTTP %d: unreadable answer", status), 0, err)
 }
 
-// retryAfter reads a Retry-After header in seconds or as an HTTP date; zero when absent.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now).Round(time.Second)
-	}
-	return 0
+// retryAfterOrZero is the wait Twilio asked for; zero when it asked for none.
+func retryAfterOrZero(h http.Header, now time.Time) time.Duration {
+	wait, _ := carrierhttp.RetryAfter(h, now)
+	return wait
 }
 
 // alphanumeric reports whether s holds only ASCII letters and digits, what twilio-go
