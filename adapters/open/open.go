@@ -8,9 +8,6 @@ package open
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // SignatureHeader carries "sha256=" + base64 HMAC-SHA256(secret, raw body) on every post
@@ -226,9 +224,7 @@ func mediaType(mime string) string {
 
 // sign returns the X-Hub-Signature-256 value for body.
 func sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return signature.SHA256(secret, body, signature.Base64)
 }
 
 // post sends a signed body to the integration and returns the answer's body on 2xx, or a
