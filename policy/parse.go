@@ -6,21 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/omnigate/omnigate/yamlfile"
 )
 
 // Problem is one thing wrong in a policy file. Line and Column are 1-based; 0 means
 // unknown. Path names the key, such as "channels.sms.max_segments".
-type Problem struct {
-	Line, Column int
-	Path, Msg    string
-}
+type Problem = yamlfile.Problem
 
 // LoadError lists every problem found in a policy file, in file order.
 type LoadError struct {
@@ -33,24 +30,7 @@ type LoadError struct {
 func (e *LoadError) Error() string {
 	lines := make([]string, 0, len(e.Problems))
 	for _, p := range e.Problems {
-		var loc []string
-		if e.File != "" {
-			loc = append(loc, e.File)
-		}
-		if p.Line > 0 {
-			loc = append(loc, strconv.Itoa(p.Line))
-			if p.Column > 0 {
-				loc = append(loc, strconv.Itoa(p.Column))
-			}
-		}
-		s := strings.Join(loc, ":")
-		if s != "" {
-			s += ": "
-		}
-		if p.Path != "" {
-			s += p.Path + ": "
-		}
-		lines = append(lines, s+p.Msg)
+		lines = append(lines, p.Format(e.File))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -204,17 +184,9 @@ func (ps *parser) errorf(n *yaml.Node, path, format string, args ...any) {
 	ps.problems = append(ps.problems, Problem{Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // syntax records a YAML syntax error, with its line when yaml.v3 gives one.
 func (ps *parser) syntax(err error) {
-	msg := err.Error()
-	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		ps.problems = append(ps.problems, Problem{Line: line, Msg: "YAML syntax: " + m[2]})
-		return
-	}
-	ps.problems = append(ps.problems, Problem{Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")})
+	ps.problems = append(ps.problems, yamlfile.Syntax(err, "YAML syntax: "))
 }
 
 func (ps *parser) document(data []byte) *file {
