@@ -109,7 +109,7 @@ func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omni
 		return nil, stored, s.event(tx, events.TypeMessageDeleted, m.ConversationID, map[string]string{"id": m.ID}, now)
 	case adapters.EventTyping:
 		q, ok := queueFor(queues, ev.Channel, ev.Address)
-		rules := pol.Rules(q.ID, string(ev.Channel))
+		rules := pol.Rules(q.ID, ev.Channel)
 		if !ok || !rules.InboundTypingIndicators {
 			return nil, dropped, nil
 		}
@@ -129,7 +129,7 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 			"provider", provider, "channel", ev.Channel, "address", ev.Address)
 		return nil, dropped, nil
 	}
-	rules := pol.Rules(q.ID, string(ev.Channel))
+	rules := pol.Rules(q.ID, ev.Channel)
 	if ev.StoryMention && !rules.StoryMentions {
 		return nil, dropped, nil
 	}

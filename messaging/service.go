@@ -131,7 +131,7 @@ func (s *Service) EffectiveState(c omnigate.Conversation, now time.Time) omnigat
 }
 
 func (s *Service) timeline(queueID string, ch omnigate.Channel) time.Duration {
-	return s.cfg.Policy().Rules(queueID, string(ch)).ThreadingTimeline
+	return s.cfg.Policy().Rules(queueID, ch).ThreadingTimeline
 }
 
 // Send validates req (every bad field at once), checks that the principal may send
@@ -163,7 +163,7 @@ func (s *Service) send(ctx context.Context, req send, dryRun bool, finish func(t
 		return nil, refuse(KindUnprocessable, "no_outbound_address",
 			fmt.Sprintf("queue %q has no %s address", req.queue.ID, req.channel), nil)
 	}
-	rules := s.cfg.Policy().Rules(req.queue.ID, string(req.channel))
+	rules := s.cfg.Policy().Rules(req.queue.ID, req.channel)
 	// Lock every conversation key up front, in one order, so that two batch sends with
 	// overlapping recipients cannot deadlock.
 	keys := make([]store.ConversationKey, 0, len(req.to))
@@ -255,7 +255,7 @@ func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules
 		// conversation inherits them from the last one.
 		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
 	}
-	pm := policy.Message{Channel: string(k.Channel), Text: req.text, Template: req.template != nil, Media: len(req.media), Sender: string(req.sender)}
+	pm := policy.Message{Channel: k.Channel, Text: req.text, Template: req.template != nil, Media: len(req.media), Sender: req.sender}
 	d := policy.Decide(rules, facts, pm, now)
 	res.Decision = &d
 	res.Outcome = outcome

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/yamlfile"
 )
 
@@ -71,8 +72,8 @@ func Parse(data []byte) (*Policy, error) {
 // file is what a policy file sets; nil and absent mean "keep the built-in value".
 type file struct {
 	timeline *time.Duration
-	channels map[string]*overrides
-	queues   map[string]map[string]*overrides
+	channels map[omnigate.Channel]*overrides
+	queues   map[string]map[omnigate.Channel]*overrides
 }
 
 // overrides are the rules one channel block sets (channels.<ch> or
@@ -136,7 +137,7 @@ func (o *overrides) check(r Rules) []Problem {
 // visible after merging.
 func compile(f *file) (*Policy, []Problem) {
 	var problems []Problem
-	p := &Policy{timeline: maxThreadingTimeline, channels: map[string]Rules{}, queues: map[string]map[string]Rules{}}
+	p := &Policy{timeline: maxThreadingTimeline, channels: map[omnigate.Channel]Rules{}, queues: map[string]map[omnigate.Channel]Rules{}}
 	set(&p.timeline, f.timeline)
 	for _, ch := range Channels() {
 		r := builtin(ch)
@@ -148,7 +149,7 @@ func compile(f *file) (*Policy, []Problem) {
 		p.channels[ch] = r
 	}
 	for id, q := range f.queues {
-		rules := map[string]Rules{}
+		rules := map[omnigate.Channel]Rules{}
 		for ch, o := range q {
 			r := p.channels[ch].clone()
 			o.apply(&r)
@@ -162,7 +163,7 @@ func compile(f *file) (*Policy, []Problem) {
 
 // channelKeys lists the keys a channel block may set and the channels where each means
 // something; a key set where Decide would ignore it is an error, not a silent no-op.
-var channelKeys = map[string][]string{
+var channelKeys = map[string][]omnigate.Channel{
 	"reply_window":              {WhatsApp, Messenger, Instagram},
 	"human_agent_window":        {Messenger, Instagram},
 	"outside_window":            {WhatsApp, Messenger, Instagram},
@@ -190,7 +191,7 @@ func (ps *parser) syntax(err error) {
 }
 
 func (ps *parser) document(data []byte) *file {
-	f := &file{channels: map[string]*overrides{}, queues: map[string]map[string]*overrides{}}
+	f := &file{channels: map[omnigate.Channel]*overrides{}, queues: map[string]map[omnigate.Channel]*overrides{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -250,7 +251,7 @@ func (ps *parser) document(data []byte) *file {
 					ps.errorf(k, path, "queue id must not be empty")
 					return
 				}
-				q := map[string]*overrides{}
+				q := map[omnigate.Channel]*overrides{}
 				ps.each(v, path, func(key string, k, v *yaml.Node, path string) {
 					if key != "channels" {
 						ps.errorf(k, path, "unknown key")
@@ -317,10 +318,11 @@ func (ps *parser) each(n *yaml.Node, path string, fn func(key string, k, v *yaml
 }
 
 // channels reads a channels mapping into into.
-func (ps *parser) channels(n *yaml.Node, path string, into map[string]*overrides) {
-	ps.each(n, path, func(ch string, k, v *yaml.Node, path string) {
-		if !slices.Contains(Channels(), ch) {
-			ps.errorf(k, path, "unknown channel (want one of %s)", strings.Join(Channels(), ", "))
+func (ps *parser) channels(n *yaml.Node, path string, into map[omnigate.Channel]*overrides) {
+	ps.each(n, path, func(name string, k, v *yaml.Node, path string) {
+		ch := omnigate.Channel(name)
+		if !ch.Valid() {
+			ps.errorf(k, path, "unknown channel (want one of %s)", joinChannels(Channels()))
 			return
 		}
 		into[ch] = ps.channel(ch, v, path)
@@ -328,7 +330,7 @@ func (ps *parser) channels(n *yaml.Node, path string, into map[string]*overrides
 }
 
 // channel reads one channel block.
-func (ps *parser) channel(ch string, n *yaml.Node, path string) *overrides {
+func (ps *parser) channel(ch omnigate.Channel, n *yaml.Node, path string) *overrides {
 	o := &overrides{nodes: map[string]*yaml.Node{}, path: path}
 	ps.each(n, path, func(key string, k, v *yaml.Node, path string) {
 		where, known := channelKeys[key]
@@ -337,7 +339,7 @@ func (ps *parser) channel(ch string, n *yaml.Node, path string) *overrides {
 			return
 		}
 		if !slices.Contains(where, ch) {
-			ps.errorf(k, path, "not supported on %s (only on %s)", ch, strings.Join(where, ", "))
+			ps.errorf(k, path, "not supported on %s (only on %s)", ch, joinChannels(where))
 			return
 		}
 		o.nodes[key] = v
@@ -496,4 +498,13 @@ func (ps *parser) boolean(n *yaml.Node, path string) *bool {
 		return nil
 	}
 	return &v
+}
+
+// joinChannels lists channels for a message, comma-separated.
+func joinChannels(chs []omnigate.Channel) string {
+	names := make([]string, len(chs))
+	for i, c := range chs {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ", ")
 }
