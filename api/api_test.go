@@ -149,7 +149,7 @@ func (a *testAPI) messages(t *testing.T, ch omnigate.Channel, contact string) []
 func (a *testAPI) assertNothingWritten(t *testing.T, ch omnigate.Channel, contact string) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := a.st.Contacts(ctx, "", "", "", nil, 100)
+	cs, err := a.st.Contacts(ctx, store.ContactQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,8 @@ func (s *Service) SendOnce(ctx context.Context, req SendRequest, k IdempotencyKe
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		owned, err := tx.BeginIdempotency(p.ID, k.Key, hash, now, now.Add(-IdempotencyTTL), now.Add(-idempotencyStale))
+		owned, err := tx.BeginIdempotency(store.IdempotencyBegin{PrincipalID: p.ID, Key: k.Key, BodyHash: hash, Now: now,
+			Expired: now.Add(-IdempotencyTTL), Stale: now.Add(-idempotencyStale)})
 		if err != nil {
 			return err
 		}

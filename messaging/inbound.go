@@ -231,9 +231,9 @@ func displayName(c omnigate.Contact) string {
 func (s *Service) keyword(tx store.Tx, rules policy.Rules, q omnigate.Queue, conv omnigate.Conversation, ev adapters.Event, now time.Time) error {
 	switch rules.Keyword(ev.Text) {
 	case policy.KeywordStop:
-		return tx.SetOptOut(ev.Channel, ev.ContactAddress, ev.Address, true, now)
+		return tx.SetOptOut(store.OptOut{Channel: ev.Channel, ContactAddress: ev.ContactAddress, OurAddress: ev.Address, OptedOut: true, Now: now})
 	case policy.KeywordStart:
-		return tx.SetOptOut(ev.Channel, ev.ContactAddress, ev.Address, false, now)
+		return tx.SetOptOut(store.OptOut{Channel: ev.Channel, ContactAddress: ev.ContactAddress, OurAddress: ev.Address, OptedOut: false, Now: now})
 	case policy.KeywordHelp:
 		if rules.OptOut.HelpReply == "" {
 			return nil
@@ -311,7 +311,7 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time) (*
 	}
 	outcome := duplicate
 	for _, m := range targets {
-		changed, err := tx.SetMessageStatus(m.ID, ev.Status, ev.ErrorCode, ev.ErrorMessage, now)
+		changed, err := tx.SetMessageStatus(store.StatusUpdate{MessageID: m.ID, Status: ev.Status, ErrorCode: ev.ErrorCode, ErrorMessage: ev.ErrorMessage, Now: now})
 		if err != nil {
 			return nil, stored, err
 		}

@@ -142,7 +142,7 @@ func (s *Service) Contacts(ctx context.Context, p omnigate.Principal, q ContactQ
 	if !slices.Contains(p.Queues, "*") {
 		queues = append([]string{}, p.Queues...)
 	}
-	cs, err := s.cfg.Store.Contacts(ctx, ch, prefix, q.After, queues, q.Limit+1)
+	cs, err := s.cfg.Store.Contacts(ctx, store.ContactQuery{Channel: ch, Prefix: prefix, After: q.After, Queues: queues, Limit: q.Limit + 1})
 	if err != nil {
 		return ContactPage{}, err
 	}
