@@ -1,6 +1,9 @@
-// Package api is the platform-facing REST API (api/openapi.yaml): sends on behalf of a
-// queue, conversations, queues, contacts, dead letters, health and the API's own OpenAPI
-// document. Errors always have the shape {"error": {"code", "message", ...details}}.
+// Package api is the platform-facing REST API (api/openapi.yaml), a thin transport: each
+// handler decodes the request, calls one method of messaging.Service (the one door to
+// every use case, which checks the caller's visibility and owns its transaction), and
+// encodes the answer. A refusal's kind becomes an HTTP status in one table (errors.go).
+// Errors always have the shape {"error": {"code", "message", ...details}}. The package
+// imports only the root package and messaging.
 package api
 
 import (

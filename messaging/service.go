@@ -1,8 +1,11 @@
-// Package messaging is omnigate's contact-center core: sending on behalf of a queue
-// (conversation rules, policy decisions and the outbox insert in one transaction),
-// taking in what carriers report (threading, opt-outs, receipts, unsends), and the
-// conversation transitions agents and the platform drive (assign, transfer, disconnect,
-// wrap-up). Every change is one store transaction that also writes its platform event.
+// Package messaging is omnigate's contact-center core and the one door to every use
+// case: sending on behalf of a queue (validation, conversation rules, policy decisions,
+// idempotency and the outbox insert in one transaction), the reads the API serves,
+// conversation transitions (assign, transfer, disconnect, wrap-up), dead letters,
+// typing indicators, and taking in what carriers report (threading, opt-outs, receipts,
+// unsends). Each method checks the caller's visibility once and refuses with an *Error
+// that carries a Kind; no store transaction leaves the package. Every change is one
+// store transaction that also writes its platform event.
 package messaging
 
 import (
