@@ -26,8 +26,9 @@ type Outbound struct {
 	// Tag is the carrier tag the policy decided, e.g. "HUMAN_AGENT" for Meta's
 	// MESSAGE_TAG sends beyond the 24h window. Empty means a plain response.
 	Tag string
-	// StatusCallback is the absolute URL a carrier that supports per-message
-	// callbacks (Twilio) should post statuses to; it carries the message id.
+	// StatusCallback, when set, is the absolute URL a carrier that supports
+	// per-message callbacks (Twilio) should post statuses to. Empty: the adapter
+	// builds its own from its public URL and MessageID.
 	StatusCallback string
 }
 

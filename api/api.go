@@ -1,6 +1,9 @@
-// Package api is the platform-facing REST API (api/openapi.yaml): sends on behalf of a
-// queue, conversations, queues, contacts, dead letters, health and the API's own OpenAPI
-// document. Errors always have the shape {"error": {"code", "message", ...details}}.
+// Package api is the platform-facing REST API (api/openapi.yaml), a thin transport: each
+// handler decodes the request, calls one method of messaging.Service (the one door to
+// every use case, which checks the caller's visibility and owns its transaction), and
+// encodes the answer. A refusal's kind becomes an HTTP status in one table (errors.go).
+// Errors always have the shape {"error": {"code", "message", ...details}}. The package
+// imports only the root package and messaging.
 package api
 
 import (
@@ -19,10 +22,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate"
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/messaging"
-	"github.com/omnigate/omnigate/policy"
-	"github.com/omnigate/omnigate/store"
 )
 
 //go:embed openapi.yaml
@@ -34,11 +34,22 @@ func OpenAPI() []byte { return openapiDoc }
 // MaxBody is the largest request body the API accepts.
 const MaxBody = 1 << 20
 
-// Directory is the part of the configuration the API reads; it may change on reload.
+// Directory is the part of the configuration that names who may call and on behalf
+// of what; it may change on reload. The API authenticates with Principals; the daemon
+// hands Queues, the principals and DefaultCountry to messaging from the same snapshot.
 type Directory struct {
 	Queues         map[string]omnigate.Queue
 	Principals     []Credential
 	DefaultCountry string
+}
+
+// AllPrincipals returns the principals the credentials name.
+func (d *Directory) AllPrincipals() []omnigate.Principal {
+	out := make([]omnigate.Principal, 0, len(d.Principals))
+	for _, c := range d.Principals {
+		out = append(out, c.Principal)
+	}
+	return out
 }
 
 // Credential is a principal and the SHA-256 of its API key.
@@ -49,58 +60,71 @@ type Credential struct {
 
 // Config configures the API.
 type Config struct {
+	// Service is the one door to every use case; the API decodes, calls it, and
+	// encodes its answer.
 	Service   *messaging.Service
-	Store     store.Store
 	Directory func() *Directory
-	Policy    func() *policy.Policy
-	// PolicyError reports why the last policy reload failed (nil when it did not).
-	PolicyError func() error
 	// RestartPending, when set, names the configuration changes that wait for a
 	// restart; /readyz reports them.
 	RestartPending func() []string
-	Registry       *adapters.Registry
-	Now            func() time.Time
 	Log            *slog.Logger
 	// Observe, when set, is told each request's route, status and duration.
 	Observe func(route string, code int, d time.Duration)
-	// AllowPrivateMedia accepts media URLs on loopback, private or link-local hosts
-	// (the sandbox and tests); otherwise they are refused, because a carrier or an
-	// open-messaging integration would fetch them from inside the network.
-	AllowPrivateMedia bool
 }
 
 // Server is the API's http.Handler.
 type Server struct {
 	cfg      Config
+	routes   []route
 	mux      *http.ServeMux
 	patterns []string
+	frame    http.Handler
 }
 
-// New returns the API server. Mount extra handlers (webhooks, metrics) with Handle.
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// New returns the API server. Serve it on its own, or Mount its routes on the
+// process's mux.
 func New(cfg Config) *Server {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	s.routes()
+	s.addRoutes()
+	for _, rt := range s.routes {
+		s.Handle(rt.pattern, rt.h)
+	}
+	s.frame = Frame(s.mux, cfg.Log, cfg.Observe)
 	return s
 }
 
-// Handle registers h for pattern on the server's mux.
+// Mount registers the API's routes on mux; wrap the mux in Frame.
+func (s *Server) Mount(mux *http.ServeMux) {
+	for _, rt := range s.routes {
+		mux.Handle(rt.pattern, rt.h)
+	}
+}
+
+// Handle registers h for pattern beside the API's routes on the server's own mux.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, h)
 }
 
-func (s *Server) handleFunc(pattern string, h http.HandlerFunc) { s.Handle(pattern, h) }
+func (s *Server) handleFunc(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, route{pattern, h})
+}
 
-// Patterns lists every pattern registered, as "METHOD /path" or "/path".
+// Patterns lists every pattern the server serves, as "METHOD /path" or "/path".
 func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
 
-func (s *Server) routes() {
+// ServeHTTP implements http.Handler, framed as Frame frames.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.frame.ServeHTTP(w, r) }
+
+func (s *Server) addRoutes() {
 	s.handleFunc("POST /v1/messages", s.auth(omnigate.PermSend, s.send))
 	s.handleFunc("POST /v1/messages/check", s.auth(omnigate.PermSend, s.check))
 	s.handleFunc("GET /v1/messages/{id}", s.auth("", s.getMessage))
@@ -143,8 +167,24 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// ServeHTTP implements http.Handler, with a request id and an access log line.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Frame wraps the process's mux with what every HTTP answer shares: a request id
+// (X-Request-Id, the caller's when it sends a sane one), an access log line, the
+// observation of each route's status and duration (observe may be nil), and the
+// {"error": ...} shape for requests no route takes.
+func Frame(mux *http.ServeMux, log *slog.Logger, observe func(route string, code int, d time.Duration)) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &framed{mux: mux, log: log, observe: observe}
+}
+
+type framed struct {
+	mux     *http.ServeMux
+	log     *slog.Logger
+	observe func(route string, code int, d time.Duration)
+}
+
+func (f *framed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rid := r.Header.Get("X-Request-Id")
 	if rid == "" || len(rid) > 128 {
@@ -152,26 +192,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Request-Id", rid)
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	if h, pattern := s.mux.Handler(r); pattern == "" {
-		s.unmatched(rec, r, h)
+	if h, pattern := f.mux.Handler(r); pattern == "" {
+		unmatched(rec, r, h)
 	} else {
-		s.mux.ServeHTTP(rec, r)
+		f.mux.ServeHTTP(rec, r)
 	}
 	d := time.Since(start)
 	route := r.Pattern
 	if route == "" {
 		route = "unmatched"
 	}
-	if s.cfg.Observe != nil {
-		s.cfg.Observe(route, rec.code, d)
+	if f.observe != nil {
+		f.observe(route, rec.code, d)
 	}
-	s.cfg.Log.Debug("http", "request_id", rid, "route", route, "status", rec.code, "duration", d)
+	f.log.Debug("http", "request_id", rid, "route", route, "status", rec.code, "duration", d)
 }
 
 // unmatched answers a request no route takes with the error shape every other answer
 // has: 404 not_found, or 405 method_not_allowed with the Allow header the mux computed.
 // Anything else the mux would do (a redirect to the canonical path) is passed through.
-func (s *Server) unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+func unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	cw := &captureWriter{header: http.Header{}, code: http.StatusOK}
 	h.ServeHTTP(cw, r)
 	switch cw.code {
@@ -225,7 +265,8 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var me *messaging.Error
 	switch {
 	case errors.As(err, &me):
-		writeError(w, me.Status, me.Code, me.Message, me.Details)
+		status, code := httpError(me)
+		writeError(w, status, code, me.Message, me.Details)
 	case errors.Is(err, context.Canceled):
 		writeError(w, 499, "canceled", "the request was canceled", nil)
 	default:
@@ -306,29 +347,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ready := true
-	if err := s.cfg.Store.Ping(ctx); err != nil {
-		checks["store"], ready = "unreachable", false
-	} else {
-		checks["store"] = "ok"
-	}
-	if cur, err := s.cfg.Store.MigrationsCurrent(ctx); err != nil || !cur {
-		checks["migrations"], ready = "pending", false
-	} else {
-		checks["migrations"] = "current"
-	}
-	if s.cfg.Policy() == nil {
-		checks["policy"], ready = "not loaded", false
-	} else {
-		checks["policy"] = "loaded"
-		if s.cfg.PolicyError != nil && s.cfg.PolicyError() != nil {
-			// A bad file never replaced the good one: still ready, but say so.
-			checks["policy"] = "loaded; last reload failed"
-		}
-	}
+	ready, checks := s.cfg.Service.Ready(r.Context())
 	if s.cfg.RestartPending != nil {
 		// Still ready: the running configuration serves as before. A failing probe
 		// would take every instance out of service at once after a config push.

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/omnigate/omnigate"
-	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/api"
 	"github.com/omnigate/omnigate/messaging"
 	"github.com/omnigate/omnigate/policy"
@@ -57,12 +56,13 @@ func newTestAPI(t *testing.T) *testAPI {
 	pol := policy.Default()
 	policyFn := func() *policy.Policy { return pol }
 	svc, err := messaging.New(messaging.Config{Store: st, Policy: policyFn,
-		Queues: func() map[string]omnigate.Queue { return queues }})
+		Queues:         func() map[string]omnigate.Queue { return queues },
+		Principals:     func() []omnigate.Principal { return dir.AllPrincipals() },
+		DefaultCountry: func() string { return dir.DefaultCountry }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(api.Config{Service: svc, Store: st, Directory: func() *api.Directory { return dir },
-		Policy: policyFn, Registry: adapters.NewRegistry()})
+	a := api.New(api.Config{Service: svc, Directory: func() *api.Directory { return dir }})
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	return &testAPI{url: srv.URL, st: st}
@@ -149,7 +149,7 @@ func (a *testAPI) messages(t *testing.T, ch omnigate.Channel, contact string) []
 func (a *testAPI) assertNothingWritten(t *testing.T, ch omnigate.Channel, contact string) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := a.st.Contacts(ctx, "", "", "", nil, 100)
+	cs, err := a.st.Contacts(ctx, store.ContactQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

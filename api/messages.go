@@ -2,25 +2,12 @@ package api
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/nyaruka/phonenumbers"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/messaging"
-	"github.com/omnigate/omnigate/store"
 )
-
-// MaxRecipients is how many recipients one send may name.
-const MaxRecipients = 50
 
 // sendBody is POST /v1/messages and /v1/messages/check.
 type sendBody struct {
@@ -35,169 +22,51 @@ type sendBody struct {
 	Takeover bool               `json:"takeover"`
 }
 
-type fieldProblem struct {
-	Field   string `json:"field"`
-	Problem string `json:"problem"`
+// recipients reads "to": one address, or a list of them.
+func recipients(raw json.RawMessage) messaging.Recipients {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return messaging.Recipients{Problem: "required"}
+	}
+	const notRecipients = "must be a string or a list of strings"
+	if raw[0] == '[' {
+		var tos []string
+		if err := json.Unmarshal(raw, &tos); err != nil {
+			return messaging.Recipients{List: true, Problem: notRecipients}
+		}
+		return messaging.Recipients{Addresses: tos, List: true}
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err != nil {
+		return messaging.Recipients{Problem: notRecipients}
+	}
+	return messaging.Recipients{Addresses: []string{one}}
 }
 
-// MaxUserIDDigits is the longest numeric user id accepted for X, Messenger and
-// Instagram. X ids are at most 19 digits, Meta's page-scoped ids about 17.
-const MaxUserIDDigits = 32
-
-// NormalizeAddress normalises a contact address for ch: E.164 for SMS and WhatsApp
-// (a number written with + and a country code keeps its own country; otherwise country
-// applies); a numeric user id for X, Messenger and Instagram, whose APIs address
-// people by id only; for open messaging, up to 128 bytes of printable UTF-8, trimmed.
-func NormalizeAddress(ch omnigate.Channel, raw, country string) (string, bool) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", false
-	}
-	switch ch {
-	case omnigate.X, omnigate.Messenger, omnigate.Instagram:
-		if len(raw) > MaxUserIDDigits || strings.TrimLeft(raw, "0123456789") != "" {
-			return "", false
-		}
-		return raw, true
-	}
-	if !ch.UsesPhoneNumbers() {
-		if len(raw) > 128 || !utf8.ValidString(raw) || strings.ContainsFunc(raw, unicode.IsControl) {
-			return "", false
-		}
-		return raw, true
-	}
-	raw = strings.TrimPrefix(raw, "whatsapp:")
-	if ch == omnigate.WhatsApp && omnigate.IsWhatsAppUserID(raw) {
-		// A contact known only by its business-scoped user id (no phone number).
-		return raw, true
-	}
-	num, err := phonenumbers.Parse(raw, strings.ToUpper(country))
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
-		return "", false
-	}
-	if phonenumbers.GetRegionCodeForNumber(num) == "" && !phonenumbers.IsValidNumber(num) {
-		return "", false
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), true
-}
-
-// parseSend validates a send completely: every bad field is reported at once, because
-// the compose button needs the queue and the number both to be right.
-func (s *Server) parseSend(w http.ResponseWriter, r *http.Request) (messaging.Send, bool, []byte) {
+// decodeSend reads a send's body; messaging validates it.
+func decodeSend(w http.ResponseWriter, r *http.Request) (messaging.SendRequest, []byte, bool) {
 	var b sendBody
 	raw, ok := readBody(w, r, &b)
 	if !ok {
-		return messaging.Send{}, false, nil
+		return messaging.SendRequest{}, nil, false
 	}
-	p := principalOf(r)
-	dir := s.cfg.Directory()
-	var problems []fieldProblem
-	bad := func(field, problem string) { problems = append(problems, fieldProblem{field, problem}) }
-
-	queueID := b.Queue
-	if queueID == "" {
-		queueID = p.DefaultQueue
-	}
-	q, queueKnown := dir.Queues[queueID]
-	switch {
-	case queueID == "":
-		bad("queue", "required (this principal has no default queue)")
-	case !queueKnown:
-		bad("queue", "no such queue")
-	}
-	if !b.Channel.Valid() {
-		bad("channel", "must be one of sms, whatsapp, messenger, instagram, x, open")
-	}
-	country := b.Country
-	if country == "" {
-		country = dir.DefaultCountry
-	} else if len(phonenumbers.GetSupportedRegions()) > 0 {
-		if _, ok := phonenumbers.GetSupportedRegions()[strings.ToUpper(country)]; !ok {
-			bad("country", "not an ISO 3166 country code")
-		}
-	}
-	var tos []string
-	badAddress := false
-	if len(bytes.TrimSpace(b.To)) == 0 || string(bytes.TrimSpace(b.To)) == "null" {
-		bad("to", "required")
-	} else if b.To[0] == '[' {
-		if err := json.Unmarshal(b.To, &tos); err != nil {
-			bad("to", "must be a string or a list of strings")
-		} else if len(tos) == 0 || len(tos) > MaxRecipients {
-			bad("to", "a list must have 1 to 50 recipients")
-		}
-	} else {
-		var one string
-		if err := json.Unmarshal(b.To, &one); err != nil {
-			bad("to", "must be a string or a list of strings")
-		} else {
-			tos = []string{one}
-		}
-	}
-	seen := map[string]bool{}
-	var normalized []string
-	if b.Channel.Valid() {
-		for i, t := range tos {
-			n, ok := NormalizeAddress(b.Channel, t, country)
-			field := "to"
-			if b.To[0] == '[' {
-				field = "to[" + itoa(i) + "]"
-			}
-			switch {
-			case !ok:
-				badAddress = true
-				switch {
-				case b.Channel.UsesPhoneNumbers():
-					bad(field, "not a valid phone number for country "+strings.ToUpper(country))
-				case b.Channel == omnigate.X || b.Channel == omnigate.Messenger || b.Channel == omnigate.Instagram:
-					bad(field, "must be the contact's numeric "+string(b.Channel)+" user id")
-				default:
-					bad(field, "not a valid address")
-				}
-			case seen[n]:
-				bad(field, "duplicate recipient")
-			default:
-				seen[n] = true
-				normalized = append(normalized, n)
-			}
-		}
-	}
-	problems = append(problems, s.contentProblems(b.Text, b.Template, b.Media, b.Sender)...)
-	if len(problems) > 0 {
-		switch {
-		case len(problems) == 1 && !queueKnown && queueID != "":
-			writeError(w, http.StatusNotFound, "queue_not_found", "no queue "+queueID, nil)
-		case len(problems) == len(tos) && badAddress && queueKnown:
-			writeError(w, http.StatusBadRequest, "invalid_address", problems[0].Problem, map[string]any{"fields": problems})
-		default:
-			writeError(w, http.StatusBadRequest, "invalid_request", "the request has invalid fields", map[string]any{"fields": problems})
-		}
-		return messaging.Send{}, false, nil
-	}
-	if !p.MemberOf(q.ID) {
-		writeError(w, http.StatusForbidden, "not_queue_member", "you can only send on behalf of queues you belong to", nil)
-		return messaging.Send{}, false, nil
-	}
-	if q.Address(b.Channel) == "" {
-		writeError(w, http.StatusUnprocessableEntity, "no_outbound_address", "queue "+q.ID+" has no "+string(b.Channel)+" address", nil)
-		return messaging.Send{}, false, nil
-	}
-	return messaging.Send{Principal: p, Queue: q, Channel: b.Channel, To: normalized, Text: b.Text, Template: b.Template,
-		Media: b.Media, Sender: b.Sender, Takeover: b.Takeover}, b.To[0] == '[', raw
+	return messaging.SendRequest{Principal: principalOf(r), Queue: b.Queue, Channel: b.Channel, To: recipients(b.To),
+		Country: b.Country, Text: b.Text, Template: b.Template, Media: b.Media, Sender: b.Sender, Takeover: b.Takeover}, raw, true
 }
 
 // resultBody is one recipient's answer.
-func resultBody(req messaging.Send, r messaging.Result) (int, map[string]any) {
+func resultBody(req messaging.SendRequest, r messaging.Result) (int, map[string]any) {
 	if r.Err != nil {
-		e := errorBody(r.Err.Code, r.Err.Message, r.Err.Details)
+		status, code := httpError(r.Err)
+		e := errorBody(code, r.Err.Message, r.Err.Details)
 		e["to"] = r.To
 		if r.Decision != nil {
 			e["error"].(map[string]any)["decision"] = r.Decision
 		}
-		return r.Err.Status, e
+		return status, e
 	}
 	out := map[string]any{"id": r.MessageID, "conversation_id": r.ConversationID,
-		"status": r.Status, "to": r.To, "channel": req.Channel, "queue": req.Queue.ID,
+		"status": r.Status, "to": r.To, "channel": r.Channel, "queue": r.Queue,
 		"conversation": r.Outcome, "decision": r.Decision}
 	if len(r.Parts) > 0 {
 		out["parts"] = r.Parts
@@ -207,11 +76,11 @@ func resultBody(req messaging.Send, r messaging.Result) (int, map[string]any) {
 
 // response is the whole answer to a send: one recipient's, or {"results": [...]} for a
 // list (200: each result stands on its own, and a conflict for one fails no other).
-func response(req messaging.Send, list bool, results []messaging.Result) (int, []byte) {
-	if !list && len(results) == 1 {
+func response(req messaging.SendRequest, results []messaging.Result) messaging.Answer {
+	if !req.To.List && len(results) == 1 {
 		code, body := resultBody(req, results[0])
 		b, _ := json.Marshal(body)
-		return code, b
+		return messaging.Answer{Code: code, Body: b}
 	}
 	out := make([]map[string]any, 0, len(results))
 	for _, r := range results {
@@ -219,116 +88,67 @@ func response(req messaging.Send, list bool, results []messaging.Result) (int, [
 		out = append(out, body)
 	}
 	b, _ := json.Marshal(map[string]any{"results": out})
-	return http.StatusOK, b
+	return messaging.Answer{Code: http.StatusOK, Body: b}
 }
 
-const (
-	idemTTL   = messaging.IdempotencyTTL
-	idemStale = 2 * time.Minute // a pending key whose request died is taken over after this
-)
-
+// send answers POST /v1/messages. With an Idempotency-Key, the same key and body
+// replay the first answer; another body is 422; a key whose first request is still
+// running is 409.
 func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 255 {
-		writeError(w, http.StatusBadRequest, "invalid_request", "Idempotency-Key is limited to 255 characters",
-			map[string]any{"fields": []fieldProblem{{"Idempotency-Key", "longer than 255 characters"}}})
+	if len(key) > messaging.MaxIdempotencyKey {
+		// Refused before the body is read, as a header problem.
+		s.writeErr(w, r, idempotencyKeyTooLong())
 		return
 	}
-	req, list, raw := s.parseSend(w, r)
-	if raw == nil {
+	req, raw, ok := decodeSend(w, r)
+	if !ok {
 		return
 	}
-	p := principalOf(r)
+	s.answerSend(w, r, req, key, raw)
+}
+
+func idempotencyKeyTooLong() *messaging.Error {
+	return &messaging.Error{Kind: messaging.KindInvalid, Code: "invalid_request",
+		Message: "Idempotency-Key is limited to 255 characters",
+		Details: map[string]any{"fields": []messaging.FieldProblem{{Field: "Idempotency-Key", Problem: "longer than 255 characters"}}}}
+}
+
+// answerSend sends req, under the Idempotency-Key when there is one (fingerprint is
+// the request as received), and writes the answer.
+func (s *Server) answerSend(w http.ResponseWriter, r *http.Request, req messaging.SendRequest, key string, fingerprint []byte) {
+	var ans messaging.Answer
 	if key == "" {
 		results, err := s.cfg.Service.Send(r.Context(), req)
 		if err != nil {
 			s.writeErr(w, r, err)
 			return
 		}
-		code, body := response(req, list, results)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		w.Write(body)
-		return
-	}
-	s.sendIdempotent(w, r, p, key, raw, req, list)
-}
-
-// sendIdempotent implements Idempotency-Key: the same key and body replays the first
-// response; another body is 422; a key whose first request is still running is 409.
-// The response is recorded in the same transaction as the messages it reports.
-func (s *Server) sendIdempotent(w http.ResponseWriter, r *http.Request, p omnigate.Principal, key string, raw []byte, req messaging.Send, list bool) {
-	sum := sha256.Sum256(raw)
-	hash := hex.EncodeToString(sum[:])
-	var replay *store.Idempotency
-	errReused := errors.New("reused")
-	errInFlight := errors.New("in flight")
-	err := s.cfg.Store.Update(r.Context(), func(tx store.Tx) error {
-		replay = nil
-		now := s.cfg.Now().UTC()
-		rec, err := tx.Idempotency(p.ID, key, now.Add(-idemTTL))
-		if err == nil {
-			if rec.BodyHash != hash {
-				return errReused
-			}
-			if rec.Done {
-				replay = &rec
-				return nil
-			}
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		owned, err := tx.BeginIdempotency(p.ID, key, hash, now, now.Add(-idemTTL), now.Add(-idemStale))
+		ans = response(req, results)
+	} else {
+		var replayed bool
+		var err error
+		ans, replayed, err = s.cfg.Service.SendOnce(r.Context(), req, messaging.IdempotencyKey{Key: key, Fingerprint: fingerprint},
+			func(results []messaging.Result) messaging.Answer { return response(req, results) })
 		if err != nil {
-			return err
+			s.writeErr(w, r, err)
+			return
 		}
-		if !owned {
-			return errInFlight
+		if replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
 		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, errReused):
-		writeError(w, http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with a different body", nil)
-		return
-	case errors.Is(err, errInFlight):
-		writeError(w, http.StatusConflict, "idempotency_in_flight", "a request with this Idempotency-Key is still being processed", nil)
-		return
-	case err != nil:
-		s.writeErr(w, r, err)
-		return
-	}
-	if replay != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Idempotent-Replayed", "true")
-		w.WriteHeader(replay.Code)
-		w.Write(replay.Response)
-		return
-	}
-	var code int
-	var body []byte
-	req.InTx = func(tx store.Tx, results []messaging.Result) error {
-		code, body = response(req, list, results)
-		return tx.FinishIdempotency(p.ID, key, code, body)
-	}
-	if _, err := s.cfg.Service.Send(r.Context(), req); err != nil {
-		// Nothing was written; free the key so the caller can try again.
-		s.cfg.Store.Update(r.Context(), func(tx store.Tx) error { return tx.DropIdempotency(p.ID, key) })
-		s.writeErr(w, r, err)
-		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(body)
+	w.WriteHeader(ans.Code)
+	w.Write(ans.Body)
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
-	req, _, raw := s.parseSend(w, r)
-	if raw == nil {
+	req, _, ok := decodeSend(w, r)
+	if !ok {
 		return
 	}
-	req.DryRun = true
-	results, err := s.cfg.Service.Send(r.Context(), req)
+	results, err := s.cfg.Service.Check(r.Context(), req)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -394,12 +214,7 @@ func messageJSON(m omnigate.Message) map[string]any {
 }
 
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
-	m, err := s.cfg.Store.Message(r.Context(), r.PathValue("id"))
-	p := principalOf(r)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !p.MemberOf(m.QueueID) && !p.Can(omnigate.PermAdmin)) {
-		writeError(w, http.StatusNotFound, "message_not_found", "no message with this id", nil)
-		return
-	}
+	m, err := s.cfg.Service.Message(r.Context(), principalOf(r), r.PathValue("id"))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/messaging"
 )
 
 // listTemplates is GET /v1/templates?queue=Q&channel=whatsapp: the approved templates
@@ -19,12 +20,12 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 	if ch == "" {
 		ch = omnigate.WhatsApp
 	}
-	var problems []fieldProblem
+	var problems []messaging.FieldProblem
 	if queue == "" {
-		problems = append(problems, fieldProblem{"queue", "required (this principal has no default queue)"})
+		problems = append(problems, messaging.FieldProblem{Field: "queue", Problem: "required (this principal has no default queue)"})
 	}
 	if !ch.Valid() {
-		problems = append(problems, fieldProblem{"channel", "must be one of sms, whatsapp, messenger, instagram, x, open"})
+		problems = append(problems, messaging.FieldProblem{Field: "channel", Problem: "must be one of sms, whatsapp, messenger, instagram, x, open"})
 	}
 	if len(problems) > 0 {
 		writeError(w, http.StatusBadRequest, "invalid_request", "the request has invalid fields", map[string]any{"fields": problems})
@@ -54,10 +55,10 @@ func (s *Server) eraseContact(w http.ResponseWriter, r *http.Request) {
 	ch := omnigate.Channel(r.PathValue("channel"))
 	if !ch.Valid() {
 		writeError(w, http.StatusBadRequest, "invalid_request", "the request has invalid fields",
-			map[string]any{"fields": []fieldProblem{{"channel", "must be one of sms, whatsapp, messenger, instagram, x, open"}}})
+			map[string]any{"fields": []messaging.FieldProblem{{Field: "channel", Problem: "must be one of sms, whatsapp, messenger, instagram, x, open"}}})
 		return
 	}
-	addr, ok := NormalizeAddress(ch, r.PathValue("address"), s.cfg.Directory().DefaultCountry)
+	addr, ok := omnigate.NormalizeAddress(ch, r.PathValue("address"), s.cfg.Directory().DefaultCountry)
 	if !ok {
 		writeError(w, http.StatusBadRequest, "invalid_address", "not a valid "+string(ch)+" address", nil)
 		return

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/omnigate/omnigate/yamlfile"
 )
 
 // Load reads the configuration file at path, decodes and validates it (see Parse), and
@@ -84,15 +86,7 @@ func parse(data []byte, dir string, lookup func(string) (string, bool)) (*Config
 	return c, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func syntaxProblem(err error) Problem {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Problem{Line: line, Msg: "invalid YAML: " + m[2]}
-	}
-	return Problem{Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
-}
+func syntaxProblem(err error) Problem { return yamlfile.Syntax(err, "invalid YAML: ") }
 
 // coveredBy reports whether path is, or lies under, the path of one of the problems.
 func coveredBy(path string, problems []Problem) bool {

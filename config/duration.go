@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/omnigate/omnigate"
 )
 
 // Duration is a time.Duration written in YAML as Go duration text ("90s", "15m",
@@ -29,21 +30,11 @@ func (d Duration) String() string {
 // errDuration is the one message for a bad duration; it never echoes the value.
 var errDuration = errors.New("must be a duration such as 90s, 15m, 24h or 7d")
 
-// ParseDuration parses "90s", "15m", "24h", "1h30m" or "7d". Negative durations are
-// rejected: nothing in omnigate.yaml or policy.yaml counts backwards.
+// ParseDuration parses omnigate's one duration grammar (omnigate.ParseDuration):
+// "90s", "15m", "24h", "1h30m", "7d", "1d12h". Negative durations are rejected:
+// nothing in omnigate.yaml counts backwards.
 func ParseDuration(s string) (Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "0" {
-		return 0, nil
-	}
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil || n < 0 || n > int64(time.Duration(1<<63-1)/(24*time.Hour)) {
-			return 0, errDuration
-		}
-		return Duration(time.Duration(n) * 24 * time.Hour), nil
-	}
-	t, err := time.ParseDuration(s)
+	t, err := omnigate.ParseDuration(s)
 	if err != nil || t < 0 {
 		return 0, errDuration
 	}

@@ -17,30 +17,12 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/egress"
+	"github.com/omnigate/omnigate/yamlfile"
 )
 
 // Problem is one thing wrong with a configuration: where (a path such as
 // "queues[0].addresses.sms" and, when known, its line) and what to do about it.
-type Problem struct {
-	Path string
-	Line int // 0 when unknown (a Config built in code)
-	Msg  string
-}
-
-// format writes the problem as FILE:LINE: PATH: MSG, leaving out what is unknown.
-func (p Problem) format(file string) string {
-	var b strings.Builder
-	b.WriteString(file)
-	if p.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(p.Line))
-	}
-	b.WriteString(": ")
-	if p.Path != "" {
-		b.WriteString(p.Path + ": ")
-	}
-	b.WriteString(p.Msg)
-	return b.String()
-}
+type Problem = yamlfile.Problem
 
 // ValidationError lists every problem found in a configuration. Its messages never
 // contain secret values.
@@ -55,7 +37,7 @@ func (e *ValidationError) Error() string {
 	file := cmp.Or(e.File, "omnigate.yaml")
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
-		lines[i] = p.format(file)
+		lines[i] = p.Format(file)
 	}
 	return strings.Join(lines, "\n")
 }

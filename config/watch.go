@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/omnigate/omnigate/filewatch"
 )
 
 // Watch calls changed whenever the content of the file at path changes, until ctx is
@@ -22,18 +19,6 @@ import (
 // content as it was calls nothing. It returns an error only when the watch cannot be set
 // up. changed runs on Watch's goroutine.
 func Watch(ctx context.Context, path string, debounce time.Duration, log *slog.Logger, changed func()) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("config: watch: %w", err)
-	}
-	defer w.Close()
-	dir, name := filepath.Split(filepath.Clean(path))
-	if dir == "" {
-		dir = "."
-	}
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("config: watch %s: %w", dir, err)
-	}
 	sum := func() []byte {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -42,32 +27,15 @@ func Watch(ctx context.Context, path string, debounce time.Duration, log *slog.L
 		s := sha256.Sum256(b)
 		return s[:]
 	}
-	last := sum()
-	timer := time.NewTimer(debounce)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return errors.New("config: watch: event stream closed")
-			}
-			base := filepath.Base(ev.Name)
-			if ev.Op != fsnotify.Chmod && (base == name || strings.HasPrefix(base, "..")) {
-				timer.Reset(debounce)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return errors.New("config: watch: error stream closed")
-			}
-			log.Warn("config watch error", "path", path, "err", err)
-		case <-timer.C:
-			if now := sum(); now != nil && !bytes.Equal(now, last) {
-				last = now
-				changed()
-			}
+	var last []byte
+	err := filewatch.Watch(ctx, path, debounce, log, func() { last = sum() }, func() {
+		if now := sum(); now != nil && !bytes.Equal(now, last) {
+			last = now
+			changed()
 		}
+	})
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
+	return nil
 }

@@ -245,8 +245,7 @@ func newHarnessWith(t *testing.T, pol *policy.Policy) *harness {
 	mt, err := meta.New(meta.Config{AppSecret: metaSecret, VerifyToken: "verify-me",
 		PageTokens:    map[string]string{pageID: "page-token", igAccount: "ig-token"},
 		WhatsAppToken: "wa-token", WhatsAppPhoneNumberIDs: map[string]string{supportWhatsApp: waPhoneNumberID},
-		GraphURL: h.graph.srv.URL, Now: h.clk.Now,
-		StoryMentions: func() bool { return pol.Rules("", string(omnigate.Instagram)).StoryMentions }})
+		GraphURL: h.graph.srv.URL, Now: h.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,8 +269,19 @@ func newHarnessWith(t *testing.T, pol *policy.Policy) *harness {
 	reg.Register(omnigate.X, xa)
 	reg.Register(omnigate.Open, op)
 
-	// The fakes are on loopback, so media downloads are not guarded here.
+	sink := &events.Sink{URL: h.platform.srv.URL + "/events", Secret: []byte(eventsSecret), Client: &http.Client{Timeout: 10 * time.Second}}
+	// No Rate: the relay's per-sender pacing runs on the same fixed clock and would hold
+	// every second SMS until the test moved time; pacing is not what these tests are about.
+	h.relay, err = outbox.New(outbox.Config{Store: h.st, Registry: reg, Events: sink, Owner: "e2e",
+		Workers: 3, Lease: time.Minute, MaxAttempts: 10, InitialBackoff: time.Second, MaxBackoff: time.Minute,
+		AttemptTimeout: 10 * time.Second, Recheck: messaging.Recheck(polFn),
+		Now: h.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc, err := messaging.New(messaging.Config{Store: h.st, Policy: polFn, Queues: queues, Events: true, Now: h.clk.Now,
+		Principals: dir.AllPrincipals, DefaultCountry: func() string { return dir.DefaultCountry }, Typer: h.relay,
+		// The fakes are on loopback, so media downloads are not guarded here.
 		Registry: reg, MediaClient: carrierhttp.UserAgentClient(&http.Client{Timeout: 10 * time.Second}), MediaBaseURL: h.url,
 		Profiles: func(ch omnigate.Channel) (adapters.Profiler, bool) {
 			p, ok := any(mt).(adapters.Profiler)
@@ -280,20 +290,8 @@ func newHarnessWith(t *testing.T, pol *policy.Policy) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &events.Sink{URL: h.platform.srv.URL + "/events", Secret: []byte(eventsSecret), Client: &http.Client{Timeout: 10 * time.Second},
-		Prepare: svc.PrepareEvent}
-	// No Rate: the relay's per-sender pacing runs on the same fixed clock and would hold
-	// every second SMS until the test moved time; pacing is not what these tests are about.
-	h.relay, err = outbox.New(outbox.Config{Store: h.st, Registry: reg, Events: sink, Owner: "e2e",
-		Workers: 3, Lease: time.Minute, MaxAttempts: 10, InitialBackoff: time.Second, MaxBackoff: time.Minute,
-		AttemptTimeout: 10 * time.Second, Recheck: messaging.Recheck(polFn),
-		StatusCallback: func(id string) string { return h.url + "/webhooks/twilio/status?mid=" + id },
-		Now:            h.clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := api.New(api.Config{Service: svc, Store: h.st, Directory: func() *api.Directory { return dir },
-		Policy: polFn, Registry: reg, Now: h.clk.Now})
+	sink.Prepare = svc.PrepareEvent
+	a := api.New(api.Config{Service: svc, Directory: func() *api.Directory { return dir }})
 	// Mounted as cmd/omnigate's newDaemon mounts them.
 	hooks := map[string]adapters.Adapter{
 		"POST /webhooks/twilio": tw, "POST /webhooks/twilio/status": tw,

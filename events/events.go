@@ -23,6 +23,7 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"github.com/omnigate/omnigate/store"
 )
 
@@ -184,8 +185,8 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 	case resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
-		ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return adapters.Retryable(strconv.Itoa(resp.StatusCode), "events: platform busy", time.Duration(ra)*time.Second, nil)
+		wait, _ := carrierhttp.RetryAfter(resp.Header, now())
+		return adapters.Retryable(strconv.Itoa(resp.StatusCode), "events: platform busy", wait, nil)
 	default:
 		// The platform's own answer says what to fix (a rotated secret, a wrong URL);
 		// it is kept with the dead letter.

@@ -3,7 +3,7 @@ package messaging
 import (
 	"context"
 	"errors"
-	"net/http"
+	"strings"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/events"
@@ -18,7 +18,7 @@ func (s *Service) transition(ctx context.Context, id, eventChange string, change
 		now := s.cfg.Now().UTC()
 		c, err := tx.Conversation(id)
 		if errors.Is(err, store.ErrNotFound) {
-			return refuse(http.StatusNotFound, "conversation_not_found", "no conversation with this id", nil)
+			return refuse(KindNotFound, "conversation_not_found", "no conversation with this id", nil)
 		}
 		if err != nil {
 			return err
@@ -30,7 +30,7 @@ func (s *Service) transition(ctx context.Context, id, eventChange string, change
 			return err
 		}
 		if s.EffectiveState(c, now) == omnigate.StateClosed {
-			return refuse(http.StatusConflict, "conversation_closed", "the conversation's threading timeline has expired", nil)
+			return refuse(KindConflict, "conversation_closed", "the conversation's threading timeline has expired", nil)
 		}
 		if err := change(tx, &c); err != nil {
 			return err
@@ -42,21 +42,53 @@ func (s *Service) transition(ctx context.Context, id, eventChange string, change
 		out = c
 		return s.event(tx, events.TypeConversationUpdated, c.ID, events.Conversation(c, eventChange), now)
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return s.view(out), nil
 }
 
-// Assign gives the conversation to principalID (the platform's routing decision).
-func (s *Service) Assign(ctx context.Context, id, principalID string) (omnigate.Conversation, error) {
+// Assign gives the conversation to principalID (the platform's routing decision). p
+// must hold the assign permission and see the conversation; principalID must be a
+// configured principal.
+func (s *Service) Assign(ctx context.Context, p omnigate.Principal, id, principalID string) (omnigate.Conversation, error) {
+	if !p.Can(omnigate.PermAssign) {
+		return omnigate.Conversation{}, forbidden(omnigate.PermAssign)
+	}
+	if _, err := s.visible(ctx, p, id); err != nil {
+		return omnigate.Conversation{}, err
+	}
+	known := false
+	if s.cfg.Principals != nil {
+		for _, x := range s.cfg.Principals() {
+			known = known || x.ID == principalID
+		}
+	}
+	if !known {
+		return omnigate.Conversation{}, invalid("invalid_request", "no such principal", FieldProblem{"principal", "no such principal"})
+	}
 	return s.transition(ctx, id, "assigned", func(_ store.Tx, c *omnigate.Conversation) error {
 		c.State, c.AssignedTo = omnigate.StateAssigned, principalID
 		return nil
 	})
 }
 
-// Transfer is a blind transfer to another queue: unassigned and queued there. The
+// Transfer is a blind transfer to queue queueID: unassigned and queued there. The
 // thread keeps its address (it is between that address and the contact), so replies in
-// it still come from the number or account the contact knows.
-func (s *Service) Transfer(ctx context.Context, id string, to omnigate.Queue) (omnigate.Conversation, error) {
+// it still come from the number or account the contact knows. p must be the assigned
+// principal or hold the assign permission.
+func (s *Service) Transfer(ctx context.Context, p omnigate.Principal, id, queueID string) (omnigate.Conversation, error) {
+	c, err := s.visible(ctx, p, id)
+	if err != nil {
+		return c, err
+	}
+	if !p.Can(omnigate.PermAssign) && !(c.State == omnigate.StateAssigned && c.AssignedTo == p.ID) {
+		return c, refuse(KindForbidden, "forbidden", "only the assigned principal or a key with "+omnigate.PermAssign+" can transfer", nil)
+	}
+	to, known := s.cfg.Queues()[queueID]
+	if !known {
+		return c, refuse(KindNotFound, "queue_not_found", "no queue "+queueID, nil)
+	}
 	return s.transition(ctx, id, "transferred", func(_ store.Tx, c *omnigate.Conversation) error {
 		c.QueueID, c.State, c.AssignedTo = to.ID, omnigate.StateQueued, ""
 		return nil
@@ -65,11 +97,14 @@ func (s *Service) Transfer(ctx context.Context, id string, to omnigate.Queue) (o
 
 // Disconnect ends the assigned principal's part: outbound messages no carrier has taken
 // yet are canceled (never sent later) and the conversation waits for wrap-up.
-func (s *Service) Disconnect(ctx context.Context, id string, p omnigate.Principal) (omnigate.Conversation, []string, error) {
+func (s *Service) Disconnect(ctx context.Context, p omnigate.Principal, id string) (omnigate.Conversation, []string, error) {
+	if _, err := s.visible(ctx, p, id); err != nil {
+		return omnigate.Conversation{}, nil, err
+	}
 	var canceled []string
 	c, err := s.transition(ctx, id, "disconnected", func(tx store.Tx, c *omnigate.Conversation) error {
 		if c.State != omnigate.StateAssigned || c.AssignedTo != p.ID {
-			return refuse(http.StatusConflict, "not_assigned", "only the principal the conversation is assigned to can disconnect it", nil)
+			return refuse(KindConflict, "not_assigned", "only the principal the conversation is assigned to can disconnect it", nil)
 		}
 		ids, err := tx.CancelQueued(c.ID, "", s.cfg.Now().UTC())
 		if err != nil {
@@ -92,12 +127,18 @@ func (s *Service) Disconnect(ctx context.Context, id string, p omnigate.Principa
 	return c, canceled, err
 }
 
-// Wrapup completes after-work: the conversation is open (unassigned) until its
-// threading timeline runs out.
-func (s *Service) Wrapup(ctx context.Context, id string, p omnigate.Principal, code, notes string) (omnigate.Conversation, error) {
+// Wrapup completes after-work with a wrap-up code (required) and notes: the
+// conversation is open (unassigned) until its threading timeline runs out.
+func (s *Service) Wrapup(ctx context.Context, p omnigate.Principal, id, code, notes string) (omnigate.Conversation, error) {
+	if strings.TrimSpace(code) == "" {
+		return omnigate.Conversation{}, invalid("invalid_request", "a wrap-up code is required", FieldProblem{"code", "required"})
+	}
+	if _, err := s.visible(ctx, p, id); err != nil {
+		return omnigate.Conversation{}, err
+	}
 	return s.transition(ctx, id, "wrapped_up", func(_ store.Tx, c *omnigate.Conversation) error {
 		if c.State != omnigate.StateWrapup || c.AssignedTo != p.ID {
-			return refuse(http.StatusConflict, "not_in_wrapup", "the conversation is not waiting for this principal's wrap-up", nil)
+			return refuse(KindConflict, "not_in_wrapup", "the conversation is not waiting for this principal's wrap-up", nil)
 		}
 		c.State, c.AssignedTo, c.WrapupCode, c.WrapupNotes = omnigate.StateOpen, "", code, notes
 		return nil

@@ -3,7 +3,6 @@ package messaging
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/events"
@@ -31,7 +30,7 @@ type Erasure struct {
 // (403) without the admin permission, contact_not_found (404).
 func (s *Service) EraseContact(ctx context.Context, p omnigate.Principal, ch omnigate.Channel, address string) (Erasure, error) {
 	if !p.Can(omnigate.PermAdmin) {
-		return Erasure{}, refuse(http.StatusForbidden, "forbidden", "erasing a contact needs the admin permission",
+		return Erasure{}, refuse(KindForbidden, "forbidden", "erasing a contact needs the admin permission",
 			map[string]any{"permission": omnigate.PermAdmin})
 	}
 	out := Erasure{Channel: ch, Address: address}
@@ -39,7 +38,7 @@ func (s *Service) EraseContact(ctx context.Context, p omnigate.Principal, ch omn
 		now := s.cfg.Now().UTC()
 		er, err := tx.EraseContact(ch, address, now)
 		if errors.Is(err, store.ErrNotFound) {
-			return refuse(http.StatusNotFound, "contact_not_found", "no contact "+address+" on "+string(ch), nil)
+			return refuse(KindNotFound, "contact_not_found", "no contact "+address+" on "+string(ch), nil)
 		}
 		if err != nil {
 			return err

@@ -126,7 +126,7 @@ func (s *Service) ingestOne(tx store.Tx, provider string, queues map[string]omni
 		return nil, stored, s.event(tx, events.TypeMessageDeleted, m.ConversationID, map[string]string{"id": m.ID}, now)
 	case adapters.EventTyping:
 		q, ok := queueFor(queues, ev.Channel, ev.Address)
-		rules := pol.Rules(q.ID, string(ev.Channel))
+		rules := pol.Rules(q.ID, ev.Channel)
 		if !ok || !rules.InboundTypingIndicators {
 			return nil, dropped, nil
 		}
@@ -146,7 +146,7 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 			"provider", provider, "channel", ev.Channel, "address", ev.Address)
 		return nil, dropped, nil
 	}
-	rules := pol.Rules(q.ID, string(ev.Channel))
+	rules := pol.Rules(q.ID, ev.Channel)
 	if ev.StoryMention && !rules.StoryMentions {
 		return nil, dropped, nil
 	}
@@ -257,9 +257,9 @@ func displayName(c omnigate.Contact) string {
 func (s *Service) keyword(tx store.Tx, rules policy.Rules, q omnigate.Queue, conv omnigate.Conversation, ev adapters.Event, now time.Time) error {
 	switch rules.Keyword(ev.Text) {
 	case policy.KeywordStop:
-		return tx.SetOptOut(ev.Channel, ev.ContactAddress, ev.Address, true, now)
+		return tx.SetOptOut(store.OptOut{Channel: ev.Channel, ContactAddress: ev.ContactAddress, OurAddress: ev.Address, OptedOut: true, Now: now})
 	case policy.KeywordStart:
-		return tx.SetOptOut(ev.Channel, ev.ContactAddress, ev.Address, false, now)
+		return tx.SetOptOut(store.OptOut{Channel: ev.Channel, ContactAddress: ev.ContactAddress, OurAddress: ev.Address, OptedOut: false, Now: now})
 	case policy.KeywordHelp:
 		if rules.OptOut.HelpReply == "" {
 			return nil
@@ -338,7 +338,7 @@ func (s *Service) ingestStatus(tx store.Tx, ev adapters.Event, now time.Time, mo
 	}
 	outcome := duplicate
 	for _, m := range targets {
-		changed, err := tx.SetMessageStatus(m.ID, ev.Status, ev.ErrorCode, ev.ErrorMessage, now)
+		changed, err := tx.SetMessageStatus(store.StatusUpdate{MessageID: m.ID, Status: ev.Status, ErrorCode: ev.ErrorCode, ErrorMessage: ev.ErrorMessage, Now: now})
 		if err != nil {
 			return nil, stored, err
 		}

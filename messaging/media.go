@@ -151,7 +151,7 @@ var ErrMediaTooLarge = errors.New("media: larger than the size cap")
 // is kept: every call fetches afresh. Ephemeral media is served only while its link is
 // held and unexpired.
 func (s *Service) Media(ctx context.Context, p omnigate.Principal, id string) (MediaStream, error) {
-	notFound := refuse(http.StatusNotFound, "media_not_found", "no media with this id", nil)
+	notFound := refuse(KindNotFound, "media_not_found", "no media with this id", nil)
 	ref, err := s.cfg.Store.Media(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return MediaStream{}, notFound
@@ -173,29 +173,29 @@ func (s *Service) Media(ctx context.Context, p omnigate.Principal, id string) (M
 	if ref.Ephemeral {
 		link, ok := s.media.get(ref.ID, s.cfg.Now())
 		if !ok {
-			return MediaStream{}, refuse(http.StatusGone, "media_expired",
+			return MediaStream{}, refuse(KindGone, "media_expired",
 				"this media was ephemeral (a story mention) and is no longer available", nil)
 		}
 		locator = link
 	}
 	f, ok := s.fetcher(ref.Channel)
 	if !ok {
-		return MediaStream{}, refuse(http.StatusBadGateway, "media_unavailable", "no carrier for "+string(ref.Channel)+" can fetch this media", nil)
+		return MediaStream{}, refuse(KindUnavailable, "media_unavailable", "no carrier for "+string(ref.Channel)+" can fetch this media", nil)
 	}
 	resp, err := f.FetchMedia(ctx, s.mediaClient(), ref.Channel, ref.Address, locator)
 	switch {
 	case errors.Is(err, adapters.ErrMediaGone):
-		return MediaStream{}, refuse(http.StatusGone, "media_gone", "the carrier no longer has this media", nil)
+		return MediaStream{}, refuse(KindGone, "media_gone", "the carrier no longer has this media", nil)
 	case ctx.Err() != nil:
 		return MediaStream{}, ctx.Err()
 	case err != nil:
 		s.cfg.Log.Warn("media: fetch failed", "media_id", ref.ID, "channel", ref.Channel, "err", err)
-		return MediaStream{}, refuse(http.StatusBadGateway, "media_unavailable", "the carrier did not serve this media", nil)
+		return MediaStream{}, refuse(KindUnavailable, "media_unavailable", "the carrier did not serve this media", nil)
 	}
 	max := s.cfg.MediaMaxBytes
 	if resp.ContentLength > max {
 		resp.Body.Close()
-		return MediaStream{}, refuse(http.StatusBadGateway, "media_too_large",
+		return MediaStream{}, refuse(KindUnavailable, "media_too_large",
 			fmt.Sprintf("the media is larger than the %d-byte cap", max), map[string]any{"max_bytes": max})
 	}
 	return MediaStream{Body: &cappedBody{rc: resp.Body, left: max}, Length: resp.ContentLength,

@@ -3,7 +3,6 @@ package messaging_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 	"time"
 
@@ -25,8 +24,13 @@ func TestReplySend(t *testing.T) {
 		"support": {ID: "support", Addresses: map[omnigate.Channel]string{omnigate.SMS: "+15550001111"}},
 		"billing": {ID: "billing", Addresses: map[omnigate.Channel]string{omnigate.SMS: "+15550003333"}},
 	}
+	admin := omnigate.Principal{ID: "admin", Permissions: []string{omnigate.PermAdmin, omnigate.PermAssign}}
+	ann := omnigate.Principal{ID: "ann", Permissions: []string{omnigate.PermSend}, Queues: []string{"support"}}
+	router := omnigate.Principal{ID: "router", Permissions: []string{omnigate.PermSend, omnigate.PermAssign}, Queues: []string{"support"}}
+	dan := omnigate.Principal{ID: "dan", Permissions: []string{omnigate.PermSend}, Queues: []string{"billing"}}
 	svc, err := messaging.New(messaging.Config{Store: st, Policy: policy.Default, Now: clock,
-		Queues: func() map[string]omnigate.Queue { return queues }})
+		Queues:     func() map[string]omnigate.Queue { return queues },
+		Principals: func() []omnigate.Principal { return []omnigate.Principal{admin, ann, router, dan} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,45 +43,39 @@ func TestReplySend(t *testing.T) {
 		t.Fatalf("conversations: %v %v", cs, err)
 	}
 	conv := cs[0].ID
-	if _, err := svc.Transfer(ctx, conv, queues["billing"]); err != nil {
+	if _, err := svc.Transfer(ctx, admin, conv, "billing"); err != nil {
 		t.Fatal(err)
 	}
-	refusal := func(err error) (int, string) {
+	refusal := func(err error) (messaging.Kind, string) {
 		var me *messaging.Error
 		if !errors.As(err, &me) {
 			t.Fatalf("err = %v, want a refusal", err)
 		}
-		return me.Status, me.Code
+		return me.Kind, me.Code
 	}
-	ann := omnigate.Principal{ID: "ann", Permissions: []string{omnigate.PermSend}, Queues: []string{"support"}}
-	router := omnigate.Principal{ID: "router", Permissions: []string{omnigate.PermSend, omnigate.PermAssign}, Queues: []string{"support"}}
-	dan := omnigate.Principal{ID: "dan", Permissions: []string{omnigate.PermSend}, Queues: []string{"billing"}}
+	reply := func(p omnigate.Principal, conv, text string) messaging.SendRequest {
+		return messaging.SendRequest{Principal: p, Conversation: conv, Text: text}
+	}
 
-	_, err = svc.ReplySend(ctx, messaging.Reply{Principal: ann, ConversationID: conv, Text: "x"})
-	if s, c := refusal(err); s != http.StatusNotFound || c != "conversation_not_found" {
+	_, err = svc.Send(ctx, reply(ann, conv, "x"))
+	if s, c := refusal(err); s != messaging.KindNotFound || c != "conversation_not_found" {
 		t.Errorf("a non-member who cannot see it: %d %s", s, c)
 	}
-	_, err = svc.ReplySend(ctx, messaging.Reply{Principal: router, ConversationID: conv, Text: "x"})
-	if s, c := refusal(err); s != http.StatusForbidden || c != "not_queue_member" {
+	_, err = svc.Send(ctx, reply(router, conv, "x"))
+	if s, c := refusal(err); s != messaging.KindForbidden || c != "not_queue_member" {
 		t.Errorf("a non-member who can see it: %d %s", s, c)
 	}
-	_, err = svc.ReplySend(ctx, messaging.Reply{Principal: dan, ConversationID: "conv_none", Text: "x"})
-	if s, c := refusal(err); s != http.StatusNotFound || c != "conversation_not_found" {
+	_, err = svc.Send(ctx, reply(dan, "conv_none", "x"))
+	if s, c := refusal(err); s != messaging.KindNotFound || c != "conversation_not_found" {
 		t.Errorf("unknown conversation: %d %s", s, c)
 	}
 
-	req, err := svc.ReplySend(ctx, messaging.Reply{Principal: dan, ConversationID: conv, Text: "hello"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.Queue.ID != "billing" || req.Address != "+15550001111" || len(req.To) != 1 || req.To[0] != "+14155550100" {
-		t.Fatalf("reply send = %+v, want billing's, from support's number, to the contact", req)
-	}
+	req := reply(dan, conv, "hello")
 	res, err := svc.Send(ctx, req)
 	if err != nil || res[0].Err == nil || res[0].Err.Code != "conversation_active" {
 		t.Fatalf("reply while queued: %+v %v, want conversation_active", res, err)
 	}
-	if _, err := svc.Assign(ctx, conv, "dan"); err != nil {
+	if _, err := svc.Assign(ctx, admin, conv, "dan"); err != nil {
 		t.Fatal(err)
 	}
 	res, err = svc.Send(ctx, req)
@@ -85,15 +83,15 @@ func TestReplySend(t *testing.T) {
 		t.Fatalf("reply when assigned: %+v %v", res, err)
 	}
 	m, err := st.Message(ctx, res[0].MessageID)
-	if err != nil || m.From != "+15550001111" || m.QueueID != "billing" {
+	if err != nil || m.From != "+15550001111" || m.QueueID != "billing" || m.To != "+14155550100" {
 		t.Errorf("reply = %+v %v, want from +15550001111 for billing", m, err)
 	}
 
 	// Over: disconnected, wrapped up, and the threading timeline has run out.
-	if _, _, err := svc.Disconnect(ctx, conv, dan); err != nil {
+	if _, _, err := svc.Disconnect(ctx, dan, conv); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Wrapup(ctx, conv, dan, "done", ""); err != nil {
+	if _, err := svc.Wrapup(ctx, dan, conv, "done", ""); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(400 * 24 * time.Hour)

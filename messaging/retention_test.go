@@ -39,7 +39,7 @@ func TestPruneKeepsWhatIsStillNeeded(t *testing.T) {
 			if _, err := tx.SeenInbound("twilio", id, at); err != nil {
 				return err
 			}
-			if _, err := tx.BeginIdempotency("ann", id, "h", at, at.Add(-time.Hour), at.Add(-time.Hour)); err != nil {
+			if _, err := tx.BeginIdempotency(store.IdempotencyBegin{PrincipalID: "ann", Key: id, BodyHash: "h", Now: at, Expired: at.Add(-time.Hour), Stale: at.Add(-time.Hour)}); err != nil {
 				return err
 			}
 			_, err := tx.ApplyReceipt(store.Receipt{Channel: omnigate.SMS, ProviderMessageID: id, Status: omnigate.StatusDelivered}, at)

@@ -1,8 +1,11 @@
-// Package messaging is omnigate's contact-center core: sending on behalf of a queue
-// (conversation rules, policy decisions and the outbox insert in one transaction),
-// taking in what carriers report (threading, opt-outs, receipts, unsends), and the
-// conversation transitions agents and the platform drive (assign, transfer, disconnect,
-// wrap-up). Every change is one store transaction that also writes its platform event.
+// Package messaging is omnigate's contact-center core and the one door to every use
+// case: sending on behalf of a queue (validation, conversation rules, policy decisions,
+// idempotency and the outbox insert in one transaction), the reads the API serves,
+// conversation transitions (assign, transfer, disconnect, wrap-up), dead letters,
+// typing indicators, and taking in what carriers report (threading, opt-outs, receipts,
+// unsends). Each method checks the caller's visibility once and refuses with an *Error
+// that carries a Kind; no store transaction leaves the package. Every change is one
+// store transaction that also writes its platform event.
 package messaging
 
 import (
@@ -40,6 +43,22 @@ type Config struct {
 	Policy func() *policy.Policy
 	// Queues returns the configured queues by id (the configuration may be reloaded).
 	Queues func() map[string]omnigate.Queue
+	// Principals returns the configured principals (assign checks the assignee
+	// exists); nil: none.
+	Principals func() []omnigate.Principal
+	// DefaultCountry returns the country phone numbers without a country code are in
+	// (the configuration may be reloaded); nil: none.
+	DefaultCountry func() string
+	// PolicyError reports why the last policy reload failed (nil when it did not), for
+	// readiness.
+	PolicyError func() error
+	// Typer shows typing indicators to contacts; the relay, so that typing goes
+	// through the carrier's circuit breaker. nil: typing is unsupported everywhere.
+	Typer Typer
+	// AllowPrivateMedia accepts media URLs on loopback, private or link-local hosts
+	// (the sandbox and tests); otherwise they are refused, because a carrier or an
+	// open-messaging integration would fetch them from inside the network.
+	AllowPrivateMedia bool
 	// Events turns platform events on (events.url is configured).
 	Events   bool
 	Now      func() time.Time
@@ -91,20 +110,6 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg, media: &mediaHold{}, profiles: newProfiles()}, nil
 }
 
-// Error is a refusal with a stable code for the API.
-type Error struct {
-	Status  int            `json:"-"`
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"-"`
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-func refuse(status int, code, msg string, details map[string]any) *Error {
-	return &Error{Status: status, Code: code, Message: msg, Details: details}
-}
-
 // NewID returns a time-ordered id with a prefix ("msg", "conv").
 func NewID(prefix string) string {
 	id, err := uuid.NewV7()
@@ -114,36 +119,15 @@ func NewID(prefix string) string {
 	return prefix + "_" + id.String()
 }
 
-// Send is one send on behalf of a queue to one or more recipients.
-type Send struct {
-	Principal omnigate.Principal
-	Queue     omnigate.Queue
-	Channel   omnigate.Channel
-	To        []string // normalised contact addresses
-	Text      string
-	Template  *omnigate.Template
-	Media     []omnigate.Media
-	Sender    omnigate.Sender
-	Takeover  bool
-	// DryRun decides without writing anything (POST /v1/messages/check).
-	DryRun bool
-	// Conversation, when set, pins the send inside that conversation (a reply by
-	// conversation id): Address is then its address, and the send is refused unless it
-	// is still the live conversation between that address and the contact.
-	Conversation string
-	Address      string
-	// InTx, when set, runs in the same transaction after every recipient was handled,
-	// so that a response recorded for an Idempotency-Key commits with the messages.
-	InTx func(tx store.Tx, results []Result) error
-}
-
 // Result is the outcome for one recipient.
 type Result struct {
-	To             string `json:"to"`
-	MessageID      string `json:"id,omitempty"`
-	ConversationID string `json:"conversation_id,omitempty"`
-	Status         string `json:"status,omitempty"`
-	Outcome        string `json:"conversation,omitempty"` // new, continued, taken_over
+	To             string           `json:"to"`
+	Queue          string           `json:"queue"` // the queue sent on behalf of (the default one when none was named)
+	Channel        omnigate.Channel `json:"channel,omitempty"`
+	MessageID      string           `json:"id,omitempty"`
+	ConversationID string           `json:"conversation_id,omitempty"`
+	Status         string           `json:"status,omitempty"`
+	Outcome        string           `json:"conversation,omitempty"` // new, continued, taken_over
 	// Parts lists, in sending order, the ids of the messages a send became when the
 	// channel carries it as several (Messenger or Instagram text with media); MessageID
 	// is the first. Empty for a send that is one message.
@@ -188,40 +172,57 @@ func (s *Service) EffectiveState(c omnigate.Conversation, now time.Time) omnigat
 }
 
 func (s *Service) timeline(queueID string, ch omnigate.Channel) time.Duration {
-	return s.cfg.Policy().Rules(queueID, string(ch)).ThreadingTimeline
+	return s.cfg.Policy().Rules(queueID, ch).ThreadingTimeline
 }
 
-// Send decides and, unless DryRun, enqueues one message per recipient. Per-recipient
-// refusals are in the results; the error is for failures of the whole call.
-func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
-	if req.Sender == "" {
-		req.Sender = omnigate.Human
-	}
-	ourAddr := req.Queue.Address(req.Channel)
-	if req.Address != "" {
-		ourAddr = req.Address
-	}
-	if ourAddr == "" {
-		return nil, refuse(http.StatusUnprocessableEntity, "no_outbound_address",
-			fmt.Sprintf("queue %q has no %s address", req.Queue.ID, req.Channel), nil)
-	}
-	if err := s.checkTemplate(ctx, req.Channel, ourAddr, req.Template); err != nil {
+// Send validates req (every bad field at once), checks that the principal may send
+// for the queue, decides for each recipient and enqueues one message per allowed
+// recipient, all in one transaction. Per-recipient refusals are in the results; the
+// error is a refusal of the whole request (*Error) or a failure of the store.
+func (s *Service) Send(ctx context.Context, req SendRequest) ([]Result, error) {
+	v, err := s.prepare(ctx, req)
+	if err != nil {
 		return nil, err
 	}
-	rules := s.cfg.Policy().Rules(req.Queue.ID, string(req.Channel))
-	// Lock every conversation key up front, in one order, so that two batch sends with
-	// overlapping recipients cannot deadlock.
+	return s.send(ctx, v, false, nil)
+}
+
+// Check answers what Send would, recipient by recipient, without writing anything.
+func (s *Service) Check(ctx context.Context, req SendRequest) ([]Result, error) {
+	v, err := s.prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, v, true, nil)
+}
+
+// send decides and, unless dryRun, enqueues. finish, when set, runs in the same
+// transaction after every recipient was handled (the idempotency record).
+func (s *Service) send(ctx context.Context, req send, dryRun bool, finish func(tx store.Tx, results []Result) error) ([]Result, error) {
+	ourAddr := req.queue.Address(req.channel)
+	if req.address != "" {
+		// A reply by conversation id goes out from the conversation's own address.
+		ourAddr = req.address
+	}
+	if ourAddr == "" {
+		return nil, refuse(KindUnprocessable, "no_outbound_address",
+			fmt.Sprintf("queue %q has no %s address", req.queue.ID, req.channel), nil)
+	}
+	if err := s.checkTemplate(ctx, req.channel, ourAddr, req.template); err != nil {
+		return nil, err
+	}
+	rules := s.cfg.Policy().Rules(req.queue.ID, req.channel)
 	var results []Result
 	var observed []omnigate.Message
 	err := s.cfg.Store.Update(ctx, func(tx store.Tx) error {
 		results, observed = results[:0], observed[:0]
 		now := s.cfg.Now().UTC()
-		keys := make([]store.ConversationKey, 0, len(req.To))
-		for _, to := range req.To {
-			if req.Channel == omnigate.WhatsApp && omnigate.IsWhatsAppUserID(to) {
+		keys := make([]store.ConversationKey, 0, len(req.to))
+		for _, to := range req.to {
+			if req.channel == omnigate.WhatsApp && omnigate.IsWhatsAppUserID(to) {
 				// A WhatsApp user id whose phone number is known is that contact: its
 				// thread, window and opt-outs.
-				addr, err := tx.ContactByAlias(req.Channel, to)
+				addr, err := tx.ContactByAlias(req.channel, to)
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
@@ -229,7 +230,7 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 					to = addr
 				}
 			}
-			keys = append(keys, store.ConversationKey{Channel: req.Channel, Address: ourAddr, ContactAddress: to})
+			keys = append(keys, store.ConversationKey{Channel: req.channel, Address: ourAddr, ContactAddress: to})
 		}
 		sorted := slices.Clone(keys)
 		sort.Slice(sorted, func(i, j int) bool { return sorted[i].ContactAddress < sorted[j].ContactAddress })
@@ -239,30 +240,30 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 			}
 		}
 		for _, k := range keys {
-			res, ms, err := s.sendOne(tx, req, rules, k, now)
+			res, ms, err := s.sendOne(tx, req, dryRun, rules, k, now)
 			if err != nil {
 				return err
 			}
 			results = append(results, res)
 			observed = append(observed, ms...)
 		}
-		if req.InTx != nil {
-			return req.InTx(tx, results)
+		if finish != nil {
+			return finish(tx, results)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if req.DryRun {
-		if err := s.offerTemplates(ctx, req.Channel, ourAddr, results); err != nil {
+	if dryRun {
+		if err := s.offerTemplates(ctx, req.channel, ourAddr, results); err != nil {
 			return nil, err
 		}
 	}
 	if s.cfg.Observer != nil {
 		for _, r := range results {
 			if r.Decision != nil {
-				s.cfg.Observer.Decision(req.Channel, r.Decision.Rule, r.Decision.Allow)
+				s.cfg.Observer.Decision(req.channel, r.Decision.Rule, r.Decision.Allow)
 			}
 		}
 		for _, m := range observed {
@@ -272,8 +273,8 @@ func (s *Service) Send(ctx context.Context, req Send) ([]Result, error) {
 	return results, nil
 }
 
-func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, []omnigate.Message, error) {
-	res := Result{To: k.ContactAddress}
+func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, []omnigate.Message, error) {
+	res := Result{To: k.ContactAddress, Queue: req.queue.ID, Channel: req.channel}
 	latest, err := tx.LatestConversation(k)
 	hasLatest := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -289,16 +290,16 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 		// conversation inherits them from the last one.
 		facts.LastInboundAt, facts.RepliesSinceInbound = latest.LastInboundAt, latest.RepliesSinceInbound
 	}
-	pm := policy.Message{Channel: string(k.Channel), Text: req.Text, Template: req.Template != nil, Media: len(req.Media), Sender: string(req.Sender)}
+	pm := policy.Message{Channel: k.Channel, Text: req.text, Template: req.template != nil, Media: len(req.media), Sender: req.sender}
 	if facts.OptedOut {
 		// An opt-out is decided before any conversation conflict: whoever holds the
 		// thread, nothing may be sent, and the agent must learn that rather than be
 		// sent to take over a conversation only to be refused again.
-		return s.denied(res, policy.Decide(rules, facts, pm, now)), nil, nil
+		return deniedResult(res, policy.Decide(rules, facts, pm, now)), nil, nil
 	}
-	if req.Conversation != "" && (!hasLatest || latest.ID != req.Conversation || !live(latest, rules.ThreadingTimeline, now)) {
-		res.Err = refuse(http.StatusConflict, "conversation_closed",
-			"the conversation is closed; send with POST /v1/messages to start a new one", map[string]any{"conversation_id": req.Conversation})
+	if req.conversation != "" && (!hasLatest || latest.ID != req.conversation || !live(latest, rules.ThreadingTimeline, now)) {
+		res.Err = refuse(KindConflict, "conversation_closed",
+			"the conversation is closed; send with POST /v1/messages to start a new one", map[string]any{"conversation_id": req.conversation})
 		return res, nil, nil
 	}
 	conv := latest
@@ -306,17 +307,17 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	if hasLatest && live(latest, rules.ThreadingTimeline, now) {
 		switch {
 		case latest.State == omnigate.StateQueued:
-			res.Err = refuse(http.StatusConflict, "conversation_active",
+			res.Err = refuse(KindConflict, "conversation_active",
 				"a conversation with this contact is waiting in a queue", map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
-		case latest.State == omnigate.StateAssigned && latest.AssignedTo != req.Principal.ID:
-			res.Err = refuse(http.StatusConflict, "conversation_active",
+		case latest.State == omnigate.StateAssigned && latest.AssignedTo != req.principal.ID:
+			res.Err = refuse(KindConflict, "conversation_active",
 				"a conversation with this contact is assigned to another agent", map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
 		case latest.State == omnigate.StateAssigned:
 			outcome = OutcomeContinued
-		case !req.Takeover:
-			res.Err = refuse(http.StatusConflict, "takeover_required",
+		case !req.takeover:
+			res.Err = refuse(KindConflict, "takeover_required",
 				"an unassigned conversation with this contact is open; resend with \"takeover\": true to take it over with its history",
 				map[string]any{"conversation_id": latest.ID})
 			return res, nil, nil
@@ -328,10 +329,12 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 	d := policy.Decide(rules, facts, pm, now)
 	res.Outcome = outcome
 	if !d.Allow {
-		return s.denied(res, d), nil, nil
+		res.Decision = &d
+		res.Err = denied(d)
+		return res, nil, nil
 	}
 	res.Decision = &d
-	if req.DryRun {
+	if dryRun {
 		if outcome != OutcomeNew {
 			res.ConversationID = conv.ID
 		}
@@ -350,24 +353,24 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 				return res, nil, err
 			}
 		}
-		conv = omnigate.Conversation{ID: NewID("conv"), Channel: k.Channel, QueueID: req.Queue.ID, Address: k.Address,
+		conv = omnigate.Conversation{ID: NewID("conv"), Channel: k.Channel, QueueID: req.queue.ID, Address: k.Address,
 			ContactAddress: k.ContactAddress, ContactName: contact.Name, OpenedAt: now,
 			LastInboundAt: facts.LastInboundAt, RepliesSinceInbound: facts.RepliesSinceInbound}
 		change = "opened"
 	case OutcomeTakenOver:
 		change = "taken_over"
-		conv.QueueID = req.Queue.ID
+		conv.QueueID = req.queue.ID
 		conv.WrapupCode, conv.WrapupNotes = "", ""
 	}
-	conv.State, conv.AssignedTo = omnigate.StateAssigned, req.Principal.ID
+	conv.State, conv.AssignedTo = omnigate.StateAssigned, req.principal.ID
 	conv.LastActivityAt = now
 	conv.RepliesSinceInbound++
 
 	var msgs []omnigate.Message
-	for _, p := range parts(k.Channel, req.Text, req.Template, req.Media) {
+	for _, p := range parts(k.Channel, req.text, req.template, req.media) {
 		msgs = append(msgs, omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound,
-			Channel: k.Channel, QueueID: req.Queue.ID, From: k.Address, To: k.ContactAddress, Text: p.Text,
-			Template: req.Template, Media: p.Media, Sender: req.Sender, PrincipalID: req.Principal.ID, Tag: d.Tag,
+			Channel: k.Channel, QueueID: req.queue.ID, From: k.Address, To: k.ContactAddress, Text: p.Text,
+			Template: req.template, Media: p.Media, Sender: req.sender, PrincipalID: req.principal.ID, Tag: d.Tag,
 			Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now})
 	}
 	if outcome == OutcomeNew {
@@ -401,9 +404,9 @@ func (s *Service) sendOne(tx store.Tx, req Send, rules policy.Rules, k store.Con
 }
 
 // denied is res refused by the policy decision d.
-func (s *Service) denied(res Result, d policy.Decision) Result {
+func deniedResult(res Result, d policy.Decision) Result {
 	res.Decision = &d
-	res.Err = refuse(http.StatusUnprocessableEntity, "policy_denied", d.Reason, map[string]any{"rule": d.Rule})
+	res.Err = denied(d)
 	return res
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -79,14 +78,14 @@ func (s *Service) Templates(ctx context.Context, p omnigate.Principal, queueID s
 	q, ok := s.cfg.Queues()[queueID]
 	switch {
 	case !ok:
-		return TemplateList{}, refuse(http.StatusNotFound, "queue_not_found", "no queue "+queueID, nil)
+		return TemplateList{}, refuse(KindNotFound, "queue_not_found", "no queue "+queueID, nil)
 	case !p.MemberOf(q.ID) && !p.Can(omnigate.PermAdmin):
-		return TemplateList{}, refuse(http.StatusForbidden, "not_queue_member", "you can only list the templates of queues you belong to", nil)
+		return TemplateList{}, refuse(KindForbidden, "not_queue_member", "you can only list the templates of queues you belong to", nil)
 	case ch != omnigate.WhatsApp:
-		return TemplateList{}, refuse(http.StatusUnprocessableEntity, "templates_unsupported",
+		return TemplateList{}, refuse(KindUnprocessable, "templates_unsupported",
 			"message templates are a whatsapp feature", map[string]any{"channel": ch})
 	case q.Address(ch) == "":
-		return TemplateList{}, refuse(http.StatusUnprocessableEntity, "no_outbound_address",
+		return TemplateList{}, refuse(KindUnprocessable, "no_outbound_address",
 			fmt.Sprintf("queue %q has no %s address", q.ID, ch), nil)
 	}
 	set, err := s.cfg.Store.Templates(ctx, ch, q.Address(ch))
@@ -106,7 +105,7 @@ func (s *Service) Templates(ctx context.Context, p omnigate.Principal, queueID s
 // forbidden (403) without the admin permission.
 func (s *Service) SyncTemplates(ctx context.Context, p omnigate.Principal) ([]TemplateSync, error) {
 	if !p.Can(omnigate.PermAdmin) {
-		return nil, refuse(http.StatusForbidden, "forbidden", "syncing templates needs the admin permission",
+		return nil, refuse(KindForbidden, "forbidden", "syncing templates needs the admin permission",
 			map[string]any{"permission": omnigate.PermAdmin})
 	}
 	return s.syncTemplates(ctx)
@@ -219,21 +218,21 @@ func (s *Service) checkTemplate(ctx context.Context, ch omnigate.Channel, from s
 		}
 	}
 	if len(named) == 0 {
-		return refuse(http.StatusUnprocessableEntity, "template_unknown",
+		return refuse(KindUnprocessable, "template_unknown",
 			fmt.Sprintf("no template %q can be sent from %s; GET /v1/templates lists those that can", t.Name, from),
 			map[string]any{"template": t.Name})
 	}
 	i := slices.IndexFunc(named, func(c store.Template) bool { return c.Language == t.Language })
 	switch {
 	case i < 0 && len(languages) == 0:
-		return refuse(http.StatusUnprocessableEntity, "template_not_approved",
+		return refuse(KindUnprocessable, "template_not_approved",
 			fmt.Sprintf("template %q is not approved by the carrier", t.Name), map[string]any{"template": t.Name, "status": named[0].Status})
 	case i < 0:
-		return refuse(http.StatusUnprocessableEntity, "template_language",
+		return refuse(KindUnprocessable, "template_language",
 			fmt.Sprintf("template %q has no approved %q version; it exists in %s", t.Name, t.Language, strings.Join(languages, ", ")),
 			map[string]any{"template": t.Name, "languages": languages})
 	case !named[i].Approved():
-		return refuse(http.StatusUnprocessableEntity, "template_not_approved",
+		return refuse(KindUnprocessable, "template_not_approved",
 			fmt.Sprintf("template %q (%s) is not approved by the carrier", t.Name, t.Language),
 			map[string]any{"template": t.Name, "status": named[i].Status})
 	}
@@ -245,7 +244,7 @@ func (s *Service) checkTemplate(ctx context.Context, ch omnigate.Channel, from s
 	sort.Strings(want)
 	sort.Strings(got)
 	if !slices.Equal(want, got) {
-		return refuse(http.StatusUnprocessableEntity, "template_variables",
+		return refuse(KindUnprocessable, "template_variables",
 			fmt.Sprintf("template %q (%s) takes %d variables (%s); the send gave %d", t.Name, t.Language,
 				len(want), strings.Join(named[i].Variables, ", "), len(got)),
 			map[string]any{"template": t.Name, "variables": named[i].Variables})

@@ -36,8 +36,8 @@ func TestTemplateCheckFollowsTheSyncedCatalogue(t *testing.T) {
 	ann := omnigate.Principal{ID: "ann", Permissions: []string{omnigate.PermSend}, Queues: []string{"support"}}
 	admin := omnigate.Principal{ID: "ops", Permissions: []string{omnigate.PermAdmin}, Queues: []string{"*"}}
 	send := func(to string, vars map[string]string) error {
-		_, err := svc.Send(context.Background(), messaging.Send{Principal: ann, Queue: q, Channel: omnigate.WhatsApp,
-			To: []string{to}, Template: &omnigate.Template{Name: "order_update", Language: "en_US", Variables: vars}})
+		_, err := svc.Send(context.Background(), messaging.SendRequest{Principal: ann, Queue: q.ID, Channel: omnigate.WhatsApp,
+			To: messaging.Recipients{Addresses: []string{to}}, Template: &omnigate.Template{Name: "order_update", Language: "en_US", Variables: vars}})
 		return err
 	}
 	short := map[string]string{"1": "Ann"}
@@ -52,7 +52,7 @@ func TestTemplateCheckFollowsTheSyncedCatalogue(t *testing.T) {
 		t.Fatalf("sync = %+v, %v", res, err)
 	}
 	var me *messaging.Error
-	if err := send("+14155550102", short); !errors.As(err, &me) || me.Code != "template_variables" || me.Status != 422 {
+	if err := send("+14155550102", short); !errors.As(err, &me) || me.Code != "template_variables" || me.Kind != messaging.KindUnprocessable {
 		t.Errorf("short send after the sync: %v, want 422 template_variables", err)
 	}
 	if err := send("+14155550103", map[string]string{"1": "Ann", "2": "#1"}); err != nil {

@@ -12,9 +12,9 @@ import (
 // errMessageGone: the row's message no longer exists; there is nothing to deliver.
 var errMessageGone = errors.New("outbox: the message is gone")
 
-// Carriers sends outbound messages through the adapter registered for their channel,
-// with a status-callback URL that carries the message id (statusCallback may be nil).
-func Carriers(reg *adapters.Registry, statusCallback func(messageID string) string) Sender {
+// Carriers sends outbound messages through the adapter registered for their channel.
+// Carrier details such as status-callback URLs are the adapter's own business.
+func Carriers(reg *adapters.Registry) Sender {
 	return SenderFunc(func(ctx context.Context, e store.Entry) (adapters.Receipt, error) {
 		m := e.Message
 		if m == nil {
@@ -26,9 +26,6 @@ func Carriers(reg *adapters.Registry, statusCallback func(messageID string) stri
 		}
 		out := adapters.Outbound{MessageID: m.ID, Channel: m.Channel, From: m.From, To: m.To, Text: m.Text,
 			Template: m.Template, Media: m.Media, Tag: m.Tag}
-		if statusCallback != nil {
-			out.StatusCallback = statusCallback(m.ID)
-		}
 		return a.Send(ctx, out)
 	})
 }

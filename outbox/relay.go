@@ -59,8 +59,6 @@ type Config struct {
 	Recheck func(e store.Entry, now time.Time) Verdict
 	// Rate returns the per-sender pacing (messages per second, 0 = none) for a message.
 	Rate func(m omnigate.Message) float64
-	// StatusCallback builds the status-callback URL carrying a message id.
-	StatusCallback func(messageID string) string
 	// Now is the business clock: due times, retries, windows. Leases and heartbeats
 	// always run on the wall clock, so a clock moved by hand never expires a lease.
 	Now      func() time.Time
@@ -160,7 +158,7 @@ func New(cfg Config) (*Relay, error) {
 	}
 	carrier := carrierLabels(cfg.Registry)
 	r.senders = map[string]Sender{
-		store.KindDeliver: Chain(Carriers(cfg.Registry, cfg.StatusCallback),
+		store.KindDeliver: Chain(Carriers(cfg.Registry),
 			SkipAccepted(), Recheck(cfg.Recheck, cfg.Now), Observe(cfg.Observer, "deliver", carrier),
 			r.breakers.Wrap(carrier), Timeout(cfg.AttemptTimeout)),
 		store.KindEvent: Chain(Events(cfg.Events),

@@ -3,6 +3,8 @@ package policy
 import (
 	"fmt"
 	"time"
+
+	"github.com/omnigate/omnigate"
 )
 
 // Rule names a Decision can carry. Denials use the rule names the API documents
@@ -33,8 +35,8 @@ const (
 
 // Message.Sender values.
 const (
-	SenderHuman     = "human"
-	SenderAutomated = "automated"
+	SenderHuman     = omnigate.Human
+	SenderAutomated = omnigate.Automated
 )
 
 // Facts are what the store knows about the conversation when a message is decided.
@@ -46,11 +48,11 @@ type Facts struct {
 
 // Message is the outbound message being decided.
 type Message struct {
-	Channel  string
+	Channel  omnigate.Channel
 	Text     string
-	Template bool   // a template send
-	Media    int    // number of attachments
-	Sender   string // "human" (default when empty) or "automated"
+	Template bool            // a template send
+	Media    int             // number of attachments
+	Sender   omnigate.Sender // human (default when empty) or automated
 }
 
 // human reports whether m was written by a person. Anything but "" and "human" counts
@@ -148,7 +150,7 @@ func Recheck(r Rules, f Facts, m Message, now time.Time) Decision {
 	return d
 }
 
-func channelOf(r Rules, m Message) string {
+func channelOf(r Rules, m Message) omnigate.Channel {
 	if r.Channel != "" {
 		return r.Channel
 	}
@@ -157,11 +159,11 @@ func channelOf(r Rules, m Message) string {
 
 // usesMessagingType reports whether ch is a Meta messaging product whose sends carry a
 // messaging_type (and, outside the standard window, a message tag).
-func usesMessagingType(ch string) bool { return ch == Messenger || ch == Instagram }
+func usesMessagingType(ch omnigate.Channel) bool { return ch == Messenger || ch == Instagram }
 
 // decideWindow applies the reply window, the human-agent window and the outside-window
 // rule. r.ReplyWindow must be positive.
-func decideWindow(r Rules, ch string, f Facts, m Message, now time.Time) Decision {
+func decideWindow(r Rules, ch omnigate.Channel, f Facts, m Message, now time.Time) Decision {
 	meta := usesMessagingType(ch)
 	humanWindow := r.HumanAgentWindow > r.ReplyWindow
 	last := f.LastInboundAt

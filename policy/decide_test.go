@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/omnigate/omnigate"
 )
 
 // lastInbound is the fixed instant every window test counts from.
@@ -50,7 +52,7 @@ func TestDecideMetaWindows(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		ch     string
+		ch     omnigate.Channel
 		facts  Facts
 		msg    Message
 		offset time.Duration

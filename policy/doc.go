@@ -8,10 +8,10 @@
 // reloads it on change without ever replacing a good policy with a bad one.
 //
 // [Decide] and [Recheck] are pure functions of (rules, conversation facts, message,
-// now): the API calls Decide inside the transaction that stores a message, and the
+// now): messaging calls Decide inside the transaction that stores a message, and the
 // relay calls Recheck just before each delivery attempt, so a message that waited past
 // its window is failed with rule policy_expired instead of being sent.
 //
-// The package imports nothing of omnigate's; channels are plain strings ("sms",
-// "whatsapp", "messenger", "instagram", "x", "open").
+// The package speaks the root package's Channel and Sender types and imports nothing
+// else of omnigate's but the shared file helpers (yamlfile, filewatch).
 package policy

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/omnigate/omnigate/filewatch"
 )
 
 // defaultDebounce absorbs the burst of events one save makes (editors write a temporary
@@ -152,54 +150,9 @@ func (h *Holder) Watch(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("policy: watch: %w", err)
+	reload := func() { _ = h.reload(true) } // logged and recorded by reload
+	if err := filewatch.Watch(ctx, h.path, h.debounce, h.log, reload, reload); err != nil {
+		return fmt.Errorf("policy: %w", err)
 	}
-	defer w.Close()
-	dir, name := filepath.Split(filepath.Clean(h.path))
-	if dir == "" {
-		dir = "."
-	}
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("policy: watch %s: %w", dir, err)
-	}
-	// Catch a change made between the first load and the watch starting.
-	_ = h.reload(true)
-
-	timer := time.NewTimer(h.debounce)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return errors.New("policy: watch: event stream closed")
-			}
-			if relevant(ev, name) {
-				timer.Reset(h.debounce)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return errors.New("policy: watch: error stream closed")
-			}
-			h.log.Warn("policy watch error", "path", h.path, "err", err)
-		case <-timer.C:
-			_ = h.reload(true) // logged and recorded by reload
-		}
-	}
-}
-
-// relevant reports whether ev may have changed the file called name: an event on the
-// file itself, or on a Kubernetes config-map's "..data" link, which is swapped
-// atomically while the file name stays a symlink into it. Other files in the directory
-// (a SQLite database and its WAL may live there) are ignored.
-func relevant(ev fsnotify.Event, name string) bool {
-	if ev.Op == fsnotify.Chmod {
-		return false
-	}
-	base := filepath.Base(ev.Name)
-	return base == name || strings.HasPrefix(base, "..")
+	return nil
 }

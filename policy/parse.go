@@ -6,21 +6,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/yamlfile"
 )
 
 // Problem is one thing wrong in a policy file. Line and Column are 1-based; 0 means
 // unknown. Path names the key, such as "channels.sms.max_segments".
-type Problem struct {
-	Line, Column int
-	Path, Msg    string
-}
+type Problem = yamlfile.Problem
 
 // LoadError lists every problem found in a policy file, in file order.
 type LoadError struct {
@@ -33,24 +31,7 @@ type LoadError struct {
 func (e *LoadError) Error() string {
 	lines := make([]string, 0, len(e.Problems))
 	for _, p := range e.Problems {
-		var loc []string
-		if e.File != "" {
-			loc = append(loc, e.File)
-		}
-		if p.Line > 0 {
-			loc = append(loc, strconv.Itoa(p.Line))
-			if p.Column > 0 {
-				loc = append(loc, strconv.Itoa(p.Column))
-			}
-		}
-		s := strings.Join(loc, ":")
-		if s != "" {
-			s += ": "
-		}
-		if p.Path != "" {
-			s += p.Path + ": "
-		}
-		lines = append(lines, s+p.Msg)
+		lines = append(lines, p.Format(e.File))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -91,8 +72,8 @@ func Parse(data []byte) (*Policy, error) {
 // file is what a policy file sets; nil and absent mean "keep the built-in value".
 type file struct {
 	timeline *time.Duration
-	channels map[string]*overrides
-	queues   map[string]map[string]*overrides
+	channels map[omnigate.Channel]*overrides
+	queues   map[string]map[omnigate.Channel]*overrides
 }
 
 // overrides are the rules one channel block sets (channels.<ch> or
@@ -156,7 +137,7 @@ func (o *overrides) check(r Rules) []Problem {
 // visible after merging.
 func compile(f *file) (*Policy, []Problem) {
 	var problems []Problem
-	p := &Policy{timeline: maxThreadingTimeline, channels: map[string]Rules{}, queues: map[string]map[string]Rules{}}
+	p := &Policy{timeline: maxThreadingTimeline, channels: map[omnigate.Channel]Rules{}, queues: map[string]map[omnigate.Channel]Rules{}}
 	set(&p.timeline, f.timeline)
 	for _, ch := range Channels() {
 		r := builtin(ch)
@@ -168,7 +149,7 @@ func compile(f *file) (*Policy, []Problem) {
 		p.channels[ch] = r
 	}
 	for id, q := range f.queues {
-		rules := map[string]Rules{}
+		rules := map[omnigate.Channel]Rules{}
 		for ch, o := range q {
 			r := p.channels[ch].clone()
 			o.apply(&r)
@@ -182,7 +163,7 @@ func compile(f *file) (*Policy, []Problem) {
 
 // channelKeys lists the keys a channel block may set and the channels where each means
 // something; a key set where Decide would ignore it is an error, not a silent no-op.
-var channelKeys = map[string][]string{
+var channelKeys = map[string][]omnigate.Channel{
 	"reply_window":              {WhatsApp, Messenger, Instagram},
 	"human_agent_window":        {Messenger, Instagram},
 	"outside_window":            {WhatsApp, Messenger, Instagram},
@@ -204,21 +185,13 @@ func (ps *parser) errorf(n *yaml.Node, path, format string, args ...any) {
 	ps.problems = append(ps.problems, Problem{Line: n.Line, Column: n.Column, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // syntax records a YAML syntax error, with its line when yaml.v3 gives one.
 func (ps *parser) syntax(err error) {
-	msg := err.Error()
-	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		ps.problems = append(ps.problems, Problem{Line: line, Msg: "YAML syntax: " + m[2]})
-		return
-	}
-	ps.problems = append(ps.problems, Problem{Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")})
+	ps.problems = append(ps.problems, yamlfile.Syntax(err, "YAML syntax: "))
 }
 
 func (ps *parser) document(data []byte) *file {
-	f := &file{channels: map[string]*overrides{}, queues: map[string]map[string]*overrides{}}
+	f := &file{channels: map[omnigate.Channel]*overrides{}, queues: map[string]map[omnigate.Channel]*overrides{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -278,7 +251,7 @@ func (ps *parser) document(data []byte) *file {
 					ps.errorf(k, path, "queue id must not be empty")
 					return
 				}
-				q := map[string]*overrides{}
+				q := map[omnigate.Channel]*overrides{}
 				ps.each(v, path, func(key string, k, v *yaml.Node, path string) {
 					if key != "channels" {
 						ps.errorf(k, path, "unknown key")
@@ -345,10 +318,11 @@ func (ps *parser) each(n *yaml.Node, path string, fn func(key string, k, v *yaml
 }
 
 // channels reads a channels mapping into into.
-func (ps *parser) channels(n *yaml.Node, path string, into map[string]*overrides) {
-	ps.each(n, path, func(ch string, k, v *yaml.Node, path string) {
-		if !slices.Contains(Channels(), ch) {
-			ps.errorf(k, path, "unknown channel (want one of %s)", strings.Join(Channels(), ", "))
+func (ps *parser) channels(n *yaml.Node, path string, into map[omnigate.Channel]*overrides) {
+	ps.each(n, path, func(name string, k, v *yaml.Node, path string) {
+		ch := omnigate.Channel(name)
+		if !ch.Valid() {
+			ps.errorf(k, path, "unknown channel (want one of %s)", joinChannels(Channels()))
 			return
 		}
 		into[ch] = ps.channel(ch, v, path)
@@ -356,7 +330,7 @@ func (ps *parser) channels(n *yaml.Node, path string, into map[string]*overrides
 }
 
 // channel reads one channel block.
-func (ps *parser) channel(ch string, n *yaml.Node, path string) *overrides {
+func (ps *parser) channel(ch omnigate.Channel, n *yaml.Node, path string) *overrides {
 	o := &overrides{nodes: map[string]*yaml.Node{}, path: path}
 	ps.each(n, path, func(key string, k, v *yaml.Node, path string) {
 		where, known := channelKeys[key]
@@ -365,7 +339,7 @@ func (ps *parser) channel(ch string, n *yaml.Node, path string) *overrides {
 			return
 		}
 		if !slices.Contains(where, ch) {
-			ps.errorf(k, path, "not supported on %s (only on %s)", ch, strings.Join(where, ", "))
+			ps.errorf(k, path, "not supported on %s (only on %s)", ch, joinChannels(where))
 			return
 		}
 		o.nodes[key] = v
@@ -524,4 +498,13 @@ func (ps *parser) boolean(n *yaml.Node, path string) *bool {
 		return nil
 	}
 	return &v
+}
+
+// joinChannels lists channels for a message, comma-separated.
+func joinChannels(chs []omnigate.Channel) string {
+	names := make([]string, len(chs))
+	for i, c := range chs {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ", ")
 }

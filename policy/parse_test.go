@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/omnigate/omnigate"
 )
 
 func TestLoadBrokenFiles(t *testing.T) {
@@ -161,7 +163,7 @@ func TestDefaultRules(t *testing.T) {
 	t.Parallel()
 	d := Default()
 	tests := []struct {
-		ch   string
+		ch   omnigate.Channel
 		want Rules
 	}{
 		{WhatsApp, Rules{Channel: WhatsApp, ThreadingTimeline: 72 * time.Hour, ReplyWindow: 24 * time.Hour, OutsideWindow: OutsideRequireTemplate, RatePerSender: 20}},

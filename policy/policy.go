@@ -6,14 +6,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/omnigate/omnigate"
 )
 
 // Policy is a validated policy.yaml: the effective rules per channel and per queue. It
 // is immutable after Parse, so one value can be shared by every goroutine.
 type Policy struct {
 	timeline time.Duration
-	channels map[string]Rules            // effective rules per channel
-	queues   map[string]map[string]Rules // effective rules per queue, for the channels it overrides
+	channels map[omnigate.Channel]Rules            // effective rules per channel
+	queues   map[string]map[omnigate.Channel]Rules // effective rules per queue, for the channels it overrides
 }
 
 // maxThreadingTimeline bounds defaults.threading_timeline (the platforms' 72h).
@@ -21,7 +23,7 @@ const maxThreadingTimeline = 72 * time.Hour
 
 // builtin returns the built-in rules of ch: those of examples/policy.yaml. Every rule absent from a
 // policy file takes its value from here, so this is the one place defaults live.
-func builtin(ch string) Rules {
+func builtin(ch omnigate.Channel) Rules {
 	r := Rules{Channel: ch, ThreadingTimeline: maxThreadingTimeline}
 	switch ch {
 	case SMS:
@@ -68,7 +70,7 @@ func Default() *Policy {
 // queues.<queueID>.channels.<channel>, field by field. An unknown queue gets the
 // channel's rules; an unknown channel gets no restrictions beyond the threading
 // timeline. The result is a copy the caller may change.
-func (p *Policy) Rules(queueID, channel string) Rules {
+func (p *Policy) Rules(queueID string, channel omnigate.Channel) Rules {
 	if q, ok := p.queues[queueID]; ok {
 		if r, ok := q[channel]; ok {
 			return r.clone()

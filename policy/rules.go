@@ -4,22 +4,22 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/omnigate/omnigate"
 )
 
-// The channels policy knows, as plain strings so this package imports nothing of ours.
+// The channels policy knows: the root package's, under short names.
 const (
-	SMS       = "sms"
-	WhatsApp  = "whatsapp"
-	Messenger = "messenger"
-	Instagram = "instagram"
-	X         = "x"
-	Open      = "open"
+	SMS       = omnigate.SMS
+	WhatsApp  = omnigate.WhatsApp
+	Messenger = omnigate.Messenger
+	Instagram = omnigate.Instagram
+	X         = omnigate.X
+	Open      = omnigate.Open
 )
 
 // Channels returns every channel policy knows, in the order Summary prints them.
-func Channels() []string {
-	return []string{SMS, WhatsApp, Messenger, Instagram, X, Open}
-}
+func Channels() []omnigate.Channel { return omnigate.AllChannels() }
 
 // Values of Rules.OutsideWindow.
 const (
@@ -31,7 +31,7 @@ const (
 // or empty is off. Rules is a plain value: changing it never changes the Policy it came
 // from.
 type Rules struct {
-	Channel string
+	Channel omnigate.Channel
 	// ThreadingTimeline is how long after the last activity a reply continues a
 	// conversation (0..72h); 0 starts a new conversation for every reply.
 	ThreadingTimeline time.Duration

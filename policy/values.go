@@ -1,50 +1,19 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omnigate/omnigate"
 )
 
 const day = 24 * time.Hour
 
-var errDuration = errors.New("invalid duration")
-
-// parseDuration reads a duration as time.ParseDuration does, plus a leading whole
-// number of days: "90s", "15m", "24h", "7d", "1d12h". "0" is zero.
-func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	rest := s
-	var days int64
-	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseInt(s[:i], 10, 64)
-		if err != nil || n > int64(math.MaxInt64/day) || n < -int64(math.MaxInt64/day) {
-			return 0, errDuration
-		}
-		days, rest = n, s[i+1:]
-		if rest == "" {
-			return time.Duration(days) * day, nil
-		}
-		if rest[0] == '-' || rest[0] == '+' {
-			return 0, errDuration
-		}
-	}
-	d, err := time.ParseDuration(rest)
-	if err != nil {
-		return 0, errDuration
-	}
-	if days < 0 {
-		d = -d
-	}
-	total := time.Duration(days)*day + d
-	if (days > 0 && total < 0) || (days < 0 && total > 0) {
-		return 0, errDuration
-	}
-	return total, nil
-}
+// parseDuration is omnigate's one duration grammar (omnigate.ParseDuration).
+func parseDuration(s string) (time.Duration, error) { return omnigate.ParseDuration(s) }
 
 // formatDuration writes d the way policy.yaml does: "90s" is "1m30s", windows up to
 // 72h stay in hours ("24h", "72h") and longer ones use days ("7d", "8d12h"). Sub-second

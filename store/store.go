@@ -238,67 +238,142 @@ type QueueStat struct {
 	Counts  map[string]int   `json:"counts"` // by message status
 }
 
+// ContactQuery finds contacts (Store.Contacts).
+type ContactQuery struct {
+	Channel omnigate.Channel // all channels when empty
+	// Prefix is the start of the contact's name (case-insensitive) or address.
+	Prefix string
+	// After is the cursor: channel+"|"+address of the last contact of the previous page.
+	After string
+	// Queues, when non-nil, finds only contacts with a conversation in one of these
+	// queues (none when it is empty); nil finds contacts of every queue.
+	Queues []string
+	Limit  int
+}
+
+// OptOut records that a contact opted out of one of our sending addresses (SMS STOP),
+// or back in (START).
+type OptOut struct {
+	Channel        omnigate.Channel
+	ContactAddress string
+	OurAddress     string
+	OptedOut       bool
+	Now            time.Time
+}
+
+// StatusUpdate moves a message's status forward (Tx.SetMessageStatus).
+type StatusUpdate struct {
+	MessageID    string
+	Status       omnigate.MessageStatus
+	ErrorCode    string // kept with the status when set, with ErrorMessage
+	ErrorMessage string
+	Now          time.Time
+}
+
+// IdempotencyBegin claims an Idempotency-Key for a principal (Tx.BeginIdempotency).
+type IdempotencyBegin struct {
+	PrincipalID string
+	Key         string
+	BodyHash    string
+	Now         time.Time
+	// Expired: a record created before it is taken over, done or not.
+	Expired time.Time
+	// Stale: a pending record created before it is taken over (its first request
+	// died mid-way).
+	Stale time.Time
+}
+
 // Tx is one write transaction. Its methods are only valid inside the Update call that
-// handed it out.
+// handed it out. Any method may also return the database's own error (the transaction
+// then rolls back); the errors listed are those a caller acts on.
 type Tx interface {
 	// LockKey serialises transactions on the same conversation key (PostgreSQL takes a
 	// transaction-scoped advisory lock; SQLite's write transactions are already serial).
+	// Errors: only the database's.
 	LockKey(k ConversationKey) error
 
+	// Contact returns the contact on ch at address. Errors: ErrNotFound.
 	Contact(ch omnigate.Channel, address string) (omnigate.Contact, error)
 	// UpsertContact records the contact; a non-empty name replaces the stored one.
+	// Errors: only the database's.
 	UpsertContact(c omnigate.Contact, now time.Time) error
-	SetOptOut(ch omnigate.Channel, contactAddress, ourAddress string, optedOut bool, now time.Time) error
+	// SetOptOut records o; opting out twice, or in without having opted out, is a
+	// no-op. Errors: only the database's.
+	SetOptOut(o OptOut) error
 	// AliasContact records alias as another id of the contact at address on ch (a
 	// WhatsApp business-scoped user id beside the phone number); a later call for the
-	// same alias replaces the address.
+	// same alias replaces the address. Errors: only the database's.
 	AliasContact(ch omnigate.Channel, alias, address string, now time.Time) error
-	// ContactByAlias returns the address alias stands for on ch, or ErrNotFound.
+	// ContactByAlias returns the address alias stands for on ch. Errors: ErrNotFound.
 	ContactByAlias(ch omnigate.Channel, alias string) (string, error)
 
 	// LatestConversation returns the most recently active conversation for k.
+	// Errors: ErrNotFound.
 	LatestConversation(k ConversationKey) (omnigate.Conversation, error)
+	// Conversation returns the conversation with id. Errors: ErrNotFound.
 	Conversation(id string) (omnigate.Conversation, error)
+	// InsertConversation stores a new conversation. Errors: only the database's
+	// (a duplicate id among them).
 	InsertConversation(c omnigate.Conversation) error
+	// UpdateConversation stores c over the conversation with its id. Errors:
+	// ErrNotFound.
 	UpdateConversation(c omnigate.Conversation) error
 
+	// InsertMessage stores a new message. Errors: only the database's (a duplicate id
+	// among them).
 	InsertMessage(m omnigate.Message) error
+	// Message returns the message with id. Errors: ErrNotFound.
 	Message(id string) (omnigate.Message, error)
+	// MessageByProviderID returns the message a carrier knows by providerID on ch.
+	// Errors: ErrNotFound.
 	MessageByProviderID(ch omnigate.Channel, providerID string) (omnigate.Message, error)
-	// SetMessageStatus moves the message forward to status (never backwards, never out
-	// of failed or canceled) and reports whether it changed. The check and the write
-	// are one conditional statement, so concurrent receipts end on the highest status.
-	SetMessageStatus(id string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) (bool, error)
+	// SetMessageStatus moves the message forward to u.Status (never backwards, never
+	// out of failed or canceled) and reports whether it changed. The check and the
+	// write are one conditional statement, so concurrent receipts end on the highest
+	// status. A message that does not exist is reported unchanged. Errors: only the
+	// database's.
+	SetMessageStatus(u StatusUpdate) (bool, error)
 	// ApplyReceipt applies a carrier's receipt to the message it names (by our id, else
 	// by the carrier's id), forward only. A receipt naming a carrier id that no message
 	// carries yet is held and applied when the relay records that id (Complete); the
 	// two serialise on the carrier id, so no interleaving leaves a held receipt behind.
 	// A receipt naming our id and a carrier id our message lacks records that id (the
-	// process died between the carrier's acceptance and our commit).
+	// process died between the carrier's acceptance and our commit). What it did is in
+	// the outcome (Unknown for a receipt naming nothing). Errors: only the database's.
 	ApplyReceipt(r Receipt, now time.Time) (ReceiptOutcome, error)
-	// MarkDeleted removes a message's text from history (an unsend).
+	// MarkDeleted removes a message's text from history (an unsend). Errors: only the
+	// database's.
 	MarkDeleted(id string, now time.Time) error
 	// OutboundBefore lists the conversation's outbound messages created at or before t
-	// whose status ranks below status (watermark receipts).
+	// whose status ranks below status (watermark receipts). Errors: only the
+	// database's.
 	OutboundBefore(conversationID string, t time.Time, below omnigate.MessageStatus) ([]omnigate.Message, error)
 	// CancelQueued cancels the conversation's outbound messages that no worker has
 	// taken (status queued), removes their outbox rows, and returns their ids.
+	// Errors: only the database's.
 	CancelQueued(conversationID, principalID string, now time.Time) ([]string, error)
 
+	// Enqueue inserts an outbox row. Errors: only the database's.
 	Enqueue(e NewEntry) error
-	// InsertMedia records an inbound attachment's reference.
+	// InsertMedia records an inbound attachment's reference. Errors: only the database's.
 	InsertMedia(m MediaRef) error
 
 	// SeenInbound records a carrier's message id and reports whether it was new.
+	// Errors: only the database's.
 	SeenInbound(provider, providerMessageID string, now time.Time) (bool, error)
 
-	// Idempotency returns the record for (principal, key), or ErrNotFound.
+	// Idempotency returns the record for (principal, key) created at or after since.
+	// Errors: ErrNotFound.
 	Idempotency(principalID, key string, since time.Time) (Idempotency, error)
 	// BeginIdempotency stores a pending record and reports whether the caller owns the
-	// key now. It takes over a record created before expired (done or not), or a pending
-	// one created before stale (its first request died mid-way).
-	BeginIdempotency(principalID, key, bodyHash string, now, expired, stale time.Time) (bool, error)
+	// key now. It takes over a record created before b.Expired (done or not), or a
+	// pending one created before b.Stale. Errors: only the database's.
+	BeginIdempotency(b IdempotencyBegin) (bool, error)
+	// FinishIdempotency stores the answer of the key's request and marks it done.
+	// Errors: only the database's.
 	FinishIdempotency(principalID, key string, code int, response []byte) error
+	// DropIdempotency forgets the key (its request failed before writing anything).
+	// Errors: only the database's.
 	DropIdempotency(principalID, key string) error
 
 	// EraseContact removes a contact's name, the text, media references and template
@@ -308,32 +383,38 @@ type Tx interface {
 	EraseContact(ch omnigate.Channel, address string, now time.Time) (Erasure, error)
 }
 
-// Store is omnigate's durable state.
+// Store is omnigate's durable state. Any method may also return the database's own
+// error or the context's; the errors listed are those a caller acts on.
 type Store interface {
 	// Update runs fn in one write transaction: all of fn's writes commit together or
 	// none do. fn may be called again if the store must retry the transaction, so it
-	// must not have side effects outside tx. An error from fn rolls back and is returned.
+	// must not have side effects outside tx. Errors: fn's own, unchanged (and nothing
+	// is written), or the database's.
 	Update(ctx context.Context, fn func(Tx) error) error
 
+	// Message returns the message with id. Errors: ErrNotFound.
 	Message(ctx context.Context, id string) (omnigate.Message, error)
+	// Conversation returns the conversation with id. Errors: ErrNotFound.
 	Conversation(ctx context.Context, id string) (omnigate.Conversation, error)
-	// Media returns an attachment's reference, or ErrNotFound.
+	// Media returns an attachment's reference. Errors: ErrNotFound.
 	Media(ctx context.Context, id string) (MediaRef, error)
-	// ConversationMessages lists a conversation's messages, oldest first.
+	// ConversationMessages lists a conversation's messages, oldest first (none for an
+	// unknown id). Errors: only the database's.
 	ConversationMessages(ctx context.Context, id string) ([]omnigate.Message, error)
-	// Conversations lists conversations with a contact, most recent first.
+	// Conversations lists conversations with a contact, most recent first. Errors:
+	// only the database's.
 	Conversations(ctx context.Context, ch omnigate.Channel, contactAddress string, limit int) ([]omnigate.Conversation, error)
-	// Contacts finds contacts on ch (all channels when empty) whose name or address
-	// starts with prefix (case-insensitive), ordered by channel and address, after the
-	// cursor (channel+"|"+address). With queues non-nil, only contacts with a
-	// conversation in one of those queues are found (none when it is empty); nil
-	// finds contacts of every queue.
-	Contacts(ctx context.Context, ch omnigate.Channel, prefix, after string, queues []string, limit int) ([]omnigate.Contact, error)
+	// Contacts finds the contacts q names, ordered by channel and address. Errors:
+	// only the database's.
+	Contacts(ctx context.Context, q ContactQuery) ([]omnigate.Contact, error)
+	// QueueStats counts the queue's outbound messages created since, by channel and
+	// status. Errors: only the database's.
 	QueueStats(ctx context.Context, queueID string, since time.Time) ([]QueueStat, error)
 
 	// ClaimDue leases up to c.Limit due outbox rows to c.Owner. A row is due when its
 	// due time has passed, no live lease holds it, and it heads its FIFO key. Paced rows
-	// are scheduled to their sender's slot (see Claim.Pace).
+	// are scheduled to their sender's slot (see Claim.Pace). Errors: only the
+	// database's (nothing is claimed).
 	ClaimDue(ctx context.Context, c Claim) (Claimed, error)
 	// Complete applies results in one transaction. The returned slice has one error per
 	// result: nil, or ErrLeaseLost when that row's lease no longer holds. An error
@@ -341,21 +422,28 @@ type Store interface {
 	Complete(ctx context.Context, results []Result, now time.Time) ([]error, error)
 	// Heartbeat records that an instance is alive, extends its leases on the rows it
 	// has in flight, and releases the leases of instances that stopped heartbeating.
+	// Errors: only the database's.
 	Heartbeat(ctx context.Context, hb Heartbeat) (HeartbeatResult, error)
 	// Release gives back owner's leases and registration (shutdown) so another
-	// instance may claim its rows at once.
+	// instance may claim its rows at once. Errors: only the database's.
 	Release(ctx context.Context, owner string) error
 	// NextDue returns when the earliest claimable row falls due: the head of its FIFO
-	// key, with no lease on it. ok is false when there is none.
+	// key, with no lease on it. ok is false when there is none. Errors: only the
+	// database's.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// Prune deletes expired dedupe keys, idempotency records and orphaned held
-	// receipts, tombstones old message bodies and deletes old conversations (see
-	// Prune), in batches, and returns how many rows went.
+	// receipts, tombstones old message bodies and deletes old conversations and media
+	// references (see Prune), in batches, and returns how many rows went. Errors: only
+	// the database's.
 	Prune(ctx context.Context, p Prune) (int, error)
-	// Outbox lists rows with status after id, oldest first.
+	// Outbox lists rows with status after id, oldest first. Errors: only the
+	// database's.
 	Outbox(ctx context.Context, status string, after int64, limit int) ([]OutboxRow, error)
 	// RetryDead makes a dead row pending again, due now, with its attempts reset.
+	// Errors: ErrNotFound when id names no dead row.
 	RetryDead(ctx context.Context, id int64, now time.Time) error
+	// OutboxStats counts pending and dead rows and the age of the oldest due one.
+	// Errors: only the database's.
 	OutboxStats(ctx context.Context, now time.Time) (OutboxStats, error)
 
 	// ReplaceTemplates records the carrier's whole template catalogue for one of our
@@ -369,8 +457,11 @@ type Store interface {
 	// this process, or by another instance sharing the database where supported).
 	Notify() <-chan struct{}
 
+	// Ping reports whether the database answers. Errors: the database's.
 	Ping(ctx context.Context) error
-	// MigrationsCurrent reports whether the schema is at the latest version.
+	// MigrationsCurrent reports whether the schema is at the latest version. Errors:
+	// only the database's.
 	MigrationsCurrent(ctx context.Context) (bool, error)
+	// Close releases the store's connections and goroutines. Errors: the database's.
 	Close() error
 }

@@ -37,7 +37,13 @@ const (
 // names omnigate in its User-Agent (see WithUserAgent); hc itself is not changed.
 func NewClient(hc *http.Client, now func() time.Time) *retryablehttp.Client {
 	if hc == nil {
-		hc = &http.Client{Transport: Transport(), Timeout: defaultTimeout}
+		// A redirect is answered as it came: following it would turn a POST into a
+		// GET, or repeat it somewhere the adapter never named.
+		hc = &http.Client{Transport: Transport(), Timeout: defaultTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if now == nil {
+		now = time.Now
 	}
 	return &retryablehttp.Client{
 		HTTPClient:   UserAgentClient(hc),
@@ -101,7 +107,9 @@ func NeverSent(err error) bool {
 	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
 }
 
-// RetryAfter reads a Retry-After header in seconds or as an HTTP date.
+// RetryAfter reads a Retry-After header in seconds or as an HTTP date (a date in the
+// past is no wait). It is the one parser of the header: every adapter and the platform
+// events use it. ok is false when the header is absent or unreadable.
 func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {

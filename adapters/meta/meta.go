@@ -40,8 +40,9 @@ type Config struct {
 	GraphURL                   string // https://graph.facebook.com when empty
 	APIVersion                 string // v23.0 when empty
 	HTTPClient                 *http.Client
-	// StoryMentions is asked for every inbound Instagram story mention: false (or a nil
-	// func) drops it. A func lets omnigate follow a reloaded policy without rebuilding.
+	// StoryMentions, when set, is asked for every inbound Instagram story mention:
+	// false drops it here. nil passes every story mention on, for omnigate's policy
+	// to decide per queue (messaging), so that a queue's override takes effect.
 	StoryMentions func() bool
 	// Now is the clock for Retry-After dates; time.Now when nil.
 	Now func() time.Time

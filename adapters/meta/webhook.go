@@ -1,9 +1,6 @@
 package meta
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // SignatureHeader carries the webhook signature: "sha256=" and the lowercase hex
@@ -44,24 +42,12 @@ func (m *Meta) ParseWebhook(r *http.Request, body []byte) ([]adapters.Event, err
 // Sign returns the X-Hub-Signature-256 value for body: what Meta sends, and what the
 // sandbox and tests send.
 func Sign(appSecret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(appSecret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	return signature.SHA256(appSecret, body, signature.Hex)
 }
 
 // Verify reports, in constant time, whether header is the signature of body.
 func Verify(appSecret, header string, body []byte) bool {
-	hexSig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(hexSig)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(appSecret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return signature.VerifySHA256(appSecret, header, body, signature.Hex)
 }
 
 type payload struct {
@@ -155,7 +141,7 @@ func (m *Meta) pageEvents(ch omnigate.Channel, entries []entry) []adapters.Event
 				var story bool
 				x.Media, story = pageMedia(ev.Message.Attachments)
 				if story {
-					if m.cfg.StoryMentions == nil || !m.cfg.StoryMentions() {
+					if m.cfg.StoryMentions != nil && !m.cfg.StoryMentions() {
 						continue
 					}
 					x.StoryMention, x.Ephemeral = true, true

@@ -8,15 +8,12 @@ package open
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/omnigate/omnigate/adapters/carrierhttp"
 	"io"
-	"net"
+
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // SignatureHeader carries "sha256=" + base64 HMAC-SHA256(secret, raw body) on every post
@@ -63,13 +61,8 @@ var (
 	_ adapters.Typer   = (*Open)(nil)
 )
 
-// Inline retries are for blips only; the outbox owns real retries with backoff, so these
-// stay small enough not to hold a relay worker for long.
+// Inline retries are carrierhttp's (blips only; the outbox owns real retries).
 const (
-	retryMax       = 2
-	retryWaitMin   = 100 * time.Millisecond
-	retryWaitMax   = time.Second
-	maxInlineWait  = 2 * time.Second
 	maxRespBody    = 64 << 10
 	defaultTimeout = 30 * time.Second
 )
@@ -106,18 +99,7 @@ func New(cfg Config) (*Open, error) {
 		now = time.Now
 	}
 	o := &Open{integrations: integrations, now: now}
-	o.client = &retryablehttp.Client{
-		HTTPClient:   carrierhttp.UserAgentClient(hc),
-		RetryWaitMin: retryWaitMin,
-		RetryWaitMax: retryWaitMax,
-		RetryMax:     retryMax,
-		CheckRetry:   o.retryPolicy,
-		// DefaultBackoff honours Retry-After on 429 and 503; retryPolicy has already
-		// refused waits longer than maxInlineWait.
-		Backoff: retryablehttp.DefaultBackoff,
-		// Hand the last response back so that it is classified like any other.
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-	}
+	o.client = carrierhttp.NewClient(hc, now)
 	return o, nil
 }
 
@@ -242,9 +224,7 @@ func mediaType(mime string) string {
 
 // sign returns the X-Hub-Signature-256 value for body.
 func sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return signature.SHA256(secret, body, signature.Base64)
 }
 
 // post sends a signed body to the integration and returns the answer's body on 2xx, or a
@@ -278,7 +258,7 @@ func (o *Open) post(ctx context.Context, in Integration, body []byte) ([]byte, e
 	case resp.StatusCode == http.StatusTooManyRequests,
 		resp.StatusCode == http.StatusRequestTimeout,
 		resp.StatusCode >= 500:
-		wait, _ := o.retryAfter(resp.Header)
+		wait, _ := carrierhttp.RetryAfter(resp.Header, o.now())
 		return nil, adapters.Retryable(code, msg, wait, nil)
 	}
 	return nil, adapters.Permanent(code, msg, nil)
@@ -307,42 +287,4 @@ func errorDetail(status int, body []byte) (code, msg string) {
 		msg = e.Message
 	}
 	return code, msg
-}
-
-// retryPolicy retries a POST only when it provably never reached the integration (the
-// connection was never made) or the integration asked for a retry (429, 503) within a
-// short wait. Everything else goes back to the outbox, which owns retries.
-func (o *Open) retryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	if ctx.Err() != nil {
-		return false, ctx.Err()
-	}
-	if err != nil {
-		var op *net.OpError
-		return errors.As(err, &op) && op.Op == "dial", nil
-	}
-	switch resp.StatusCode {
-	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-		wait, ok := o.retryAfter(resp.Header)
-		return !ok || wait <= maxInlineWait, nil
-	}
-	return false, nil
-}
-
-// retryAfter reads Retry-After as seconds or an HTTP date.
-func (o *Open) retryAfter(h http.Header) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	return max(t.Sub(o.now()), 0), true
 }

@@ -2,9 +2,6 @@ package open
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // ParseWebhook verifies and reads a post to /webhooks/open/{integration}: one normalized
@@ -69,17 +67,7 @@ func (o *Open) ParseWebhook(r *http.Request, body []byte) ([]adapters.Event, err
 // verify reports whether header is "sha256=" + base64 HMAC-SHA256(secret, body), compared
 // in constant time.
 func verify(secret, header string, body []byte) bool {
-	enc, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return signature.VerifySHA256(secret, header, body, signature.Base64)
 }
 
 func malformed(format string, args ...any) error {

@@ -9,10 +9,12 @@
 package twilio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -130,9 +132,8 @@ func New(cfg Config) (*Twilio, error) {
 		base:      base,
 		publicURL: strings.TrimSuffix(cfg.PublicURL, "/"),
 		validator: twclient.NewRequestValidator(cfg.AuthToken),
-		// twilio-go names itself in the User-Agent; the wrapper names omnigate instead.
-		retrying: carrierhttp.WithUserAgent(&retryablehttp.RoundTripper{Client: newRetryClient(cfg.HTTPClient)}),
-		now:      time.Now,
+		retrying:  &retryablehttp.RoundTripper{Client: carrierhttp.NewClient(cfg.HTTPClient, time.Now)},
+		now:       time.Now,
 	}, nil
 }
 
@@ -167,6 +168,23 @@ func (t *Twilio) Send(ctx context.Context, m adapters.Outbound) (adapters.Receip
 	return adapters.Receipt{ProviderMessageID: *msg.Sid, Status: omnigate.StatusSent}, nil
 }
 
+// Paths of Twilio's webhooks on omnigate's public URL: inbound messages, and the
+// per-message status callbacks, which carry our message id in "mid".
+const (
+	WebhookPath = "/webhooks/twilio"
+	StatusPath  = "/webhooks/twilio/status"
+)
+
+// statusCallback is the URL Twilio reports m's statuses to: the one m names, else
+// StatusPath on the public URL with m's id, so that a receipt finds the message even
+// before its carrier id is recorded.
+func (t *Twilio) statusCallback(m adapters.Outbound) string {
+	if m.StatusCallback != "" || m.MessageID == "" || t.publicURL == "" {
+		return m.StatusCallback
+	}
+	return t.publicURL + StatusPath + "?mid=" + url.QueryEscape(m.MessageID)
+}
+
 // params maps m onto Twilio's Message create fields.
 func (t *Twilio) params(ctx context.Context, m adapters.Outbound) (*twapi.CreateMessageParams, error) {
 	to, from := m.To, m.From
@@ -187,8 +205,8 @@ func (t *Twilio) params(ctx context.Context, m adapters.Outbound) (*twapi.Create
 	}
 	p := &twapi.CreateMessageParams{}
 	p.SetTo(to).SetFrom(from)
-	if m.StatusCallback != "" {
-		p.SetStatusCallback(m.StatusCallback)
+	if cb := t.statusCallback(m); cb != "" {
+		p.SetStatusCallback(cb)
 	}
 	if m.Template != nil {
 		key := m.Template.Name + "/" + m.Template.Language
@@ -278,9 +296,23 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := x.next.RoundTrip(req.WithContext(x.ctx))
 	if resp != nil {
 		x.status, x.header = resp.StatusCode, resp.Header
+		if resp.StatusCode >= 400 {
+			// twilio-go decodes an error answer without closing its body, which would
+			// hold the connection (and the client's timeout timer) until the timeout:
+			// read it here, bounded, and close it.
+			body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+			resp.Body.Close()
+			if rerr != nil {
+				return nil, rerr
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+		}
 	}
 	return resp, err
 }
+
+// maxErrorBody bounds the error answer read from Twilio; its JSON errors are small.
+const maxErrorBody = 64 << 10
 
 // classify turns a failed CreateMessage into the relay's error taxonomy.
 func (t *Twilio) classify(ctx context.Context, x *exchange, err error) error {
@@ -307,7 +339,7 @@ func (t *Twilio) classify(ctx context.Context, x *exchange, err error) error {
 	}
 	switch {
 	case code == "20429" || status == http.StatusTooManyRequests || status >= 500:
-		return adapters.Retryable(code, msg, retryAfter(x.header, t.now()), err)
+		return adapters.Retryable(code, msg, retryAfterOrZero(x.header, t.now()), err)
 	case status >= 400:
 		if code == "" {
 			code = "http_" + strconv.Itoa(status)
@@ -318,22 +350,10 @@ func (t *Twilio) classify(ctx context.Context, x *exchange, err error) error {
 	return adapters.Retryable(code, fmt.Sprintf("HTTP %d: unreadable answer", status), 0, err)
 }
 
-// retryAfter reads a Retry-After header in seconds or as an HTTP date; zero when absent.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if at, err := http.ParseTime(v); err == nil && at.After(now) {
-		return at.Sub(now).Round(time.Second)
-	}
-	return 0
+// retryAfterOrZero is the wait Twilio asked for; zero when it asked for none.
+func retryAfterOrZero(h http.Header, now time.Time) time.Duration {
+	wait, _ := carrierhttp.RetryAfter(h, now)
+	return wait
 }
 
 // alphanumeric reports whether s holds only ASCII letters and digits, what twilio-go

@@ -12,9 +12,6 @@ package x
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +27,7 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // SignatureHeader carries the webhook signature: "sha256=" and the base64
@@ -147,24 +145,12 @@ func CRCToken(token string) bool {
 // Sign returns "sha256=" and the base64 HMAC-SHA256 of data: the CRC response token
 // and the webhook signature alike.
 func Sign(consumerSecret string, data []byte) string {
-	mac := hmac.New(sha256.New, []byte(consumerSecret))
-	mac.Write(data)
-	return "sha256=" + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return signature.SHA256(consumerSecret, data, signature.Base64)
 }
 
 // Verify reports, in constant time, whether header is the signature of body.
 func Verify(consumerSecret, header string, body []byte) bool {
-	b64, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return false
-	}
-	mac := hmac.New(sha256.New, []byte(consumerSecret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return signature.VerifySHA256(consumerSecret, header, body, signature.Base64)
 }
 
 // Send posts m as a one-to-one DM from m.From to m.To. It returns

@@ -16,10 +16,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -37,6 +34,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 type options struct {
@@ -204,25 +203,6 @@ func (f *fakes) open(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"id":%q}`, "open-"+m.ID)
 }
 
-// twilioSignature is X-Twilio-Signature: base64 HMAC-SHA1 over the full URL followed
-// by every parameter sorted by name, name then value.
-func twilioSignature(token, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(fullURL))
-	for _, k := range keys {
-		for _, v := range form[k] {
-			mac.Write([]byte(k))
-			mac.Write([]byte(v))
-		}
-	}
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
 // latencies collects request durations from many goroutines.
 type latencies struct {
 	mu sync.Mutex
@@ -319,7 +299,7 @@ func webhook(ctx context.Context, o options, client *http.Client) error {
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Twilio-Signature", twilioSignature(o.twilioToken, signed, form))
+		req.Header.Set("X-Twilio-Signature", signature.Twilio(o.twilioToken, signed, form))
 		t0 := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {

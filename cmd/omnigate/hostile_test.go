@@ -96,7 +96,7 @@ func stored(t *testing.T, d *daemon) (messages, contacts, rows int) {
 			messages += len(ms)
 		}
 	}
-	cs, err := d.st.Contacts(ctx, "", "", "", nil, 100)
+	cs, err := d.st.Contacts(ctx, store.ContactQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

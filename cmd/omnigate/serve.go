@@ -75,17 +75,19 @@ func directory(cfg *config.Config) (*api.Directory, error) {
 // webhookRoutes maps each carrier webhook route to the carrier serving it. Every route
 // is mounted whatever is configured: a reload may add a carrier, and a route whose
 // carrier is not configured answers 404.
-var webhookRoutes = map[string]string{
-	"POST /webhooks/twilio":             "twilio",
-	"POST /webhooks/twilio/status":      "twilio",
-	"/webhooks/meta":                    "meta",
-	"/webhooks/x":                       "x",
-	"POST /webhooks/open/{integration}": "open",
+func webhookRoutes() map[string]string {
+	return map[string]string{
+		"POST " + twilio.WebhookPath:        "twilio",
+		"POST " + twilio.StatusPath:         "twilio",
+		"/webhooks/meta":                    "meta",
+		"/webhooks/x":                       "x",
+		"POST /webhooks/open/{integration}": "open",
+	}
 }
 
 // registry builds the adapters for the configured providers and registers each
 // channel's carrier.
-func registry(cfg *config.Config, pol func() *policy.Policy, sids contentSID) (*adapters.Registry, error) {
+func registry(cfg *config.Config, sids contentSID) (*adapters.Registry, error) {
 	reg := adapters.NewRegistry()
 	p := cfg.Providers
 	var tw *twilio.Twilio
@@ -104,8 +106,7 @@ func registry(cfg *config.Config, pol func() *policy.Policy, sids contentSID) (*
 		a, err := meta.New(meta.Config{AppSecret: p.Meta.AppSecret, VerifyToken: p.Meta.VerifyToken, PageTokens: p.Meta.PageTokens,
 			WhatsAppToken: p.Meta.WhatsAppToken, WhatsAppPhoneNumberIDs: p.Meta.WhatsAppPhoneNumberIDs,
 			WhatsAppBusinessAccountIDs: p.Meta.WhatsAppBusinessAccountIDs,
-			GraphURL:                   p.Meta.GraphURL, APIVersion: p.Meta.APIVersion,
-			StoryMentions: func() bool { return pol().Rules("", string(omnigate.Instagram)).StoryMentions }})
+			GraphURL:                   p.Meta.GraphURL, APIVersion: p.Meta.APIVersion})
 		if err != nil {
 			return nil, fmt.Errorf("meta: %w", err)
 		}
@@ -247,7 +248,7 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	}
 	d.dir.Store(dir)
 
-	mux := http.NewServeMux()
+	sandboxMux := http.NewServeMux() // the sandbox carriers, console and platform, under /sandbox/
 	if cfg.Sandbox {
 		d.poster = &sandbox.Poster{Log: log}
 		// The sandbox carriers live on this listener; reach them over loopback.
@@ -255,27 +256,44 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		if cfg.SandboxWithProviders {
 			log.Warn("sandbox carriers beside real providers (sandbox_with_providers): the sandboxed channels' webhook secrets are published, so anyone can forge their webhooks")
 		}
-		fakes, err := sandboxCarriers(cfg, mux, base, d.poster, log)
+		fakes, err := sandboxCarriers(cfg, sandboxMux, base, d.poster, log)
 		if err != nil {
 			return fail(err)
 		}
 		var platform *eventSink
 		if cfg.Events.URL != "" {
 			platform = &eventSink{secret: []byte(cfg.Events.Secret)}
-			mux.Handle("/sandbox/events", platform)
+			sandboxMux.Handle("/sandbox/events", platform)
 		}
 		d.console = newConsole(cfg, fakes, platform, cfg.Events.URL == localBase(ln)+"/sandbox/events")
-		d.console.mount(mux)
+		d.console.mount(sandboxMux)
 	}
 	d.sandboxProviders = filledIn(d.file.Providers, cfg.Providers)
 	d.providers = cfg.Providers
-	carriers, err := registry(cfg, d.pol.Current, d.contentSID)
+	carriers, err := registry(cfg, d.contentSID)
 	if err != nil {
 		return fail(err)
 	}
 	d.carriers = carriers
-	queues := func() map[string]omnigate.Queue { return d.dir.Load().Queues }
-	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, Queues: queues,
+	var sink *events.Sink
+	if cfg.Events.URL != "" {
+		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg)}
+	}
+	owner := hostOwner()
+	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: carriers, Observer: d.met, Events: sink, Owner: owner,
+		Workers: cfg.Relay.Workers, BatchSize: cfg.Relay.BatchSize, Lease: cfg.Relay.Lease.Std(),
+		AttemptTimeout: cfg.Relay.AttemptTimeout.Std(), InstanceTimeout: cfg.Relay.InstanceTimeout.Std(),
+		MaxAttempts: cfg.Relay.MaxAttempts, InitialBackoff: cfg.Relay.InitialBackoff.Std(), MaxBackoff: cfg.Relay.MaxBackoff.Std(),
+		Recheck: messaging.Recheck(d.pol.Current),
+		Rate:    messaging.Rate(d.pol.Current), Log: log})
+	if err != nil {
+		return fail(err)
+	}
+	svc, err := messaging.New(messaging.Config{Store: d.st, Policy: d.pol.Current, PolicyError: d.pol.LastError,
+		Queues:         func() map[string]omnigate.Queue { return d.dir.Load().Queues },
+		Principals:     func() []omnigate.Principal { return d.dir.Load().AllPrincipals() },
+		DefaultCountry: func() string { return d.dir.Load().DefaultCountry },
+		Typer:          d.relay, AllowPrivateMedia: cfg.PrivateDestinationsAllowed(),
 		Events: cfg.Events.URL != "", Log: log, Observer: d.met, Templates: templateSource(carriers),
 		Retention: messaging.Retention{MessageBodies: cfg.Retention.MessageBodies.Std(), Conversations: cfg.Retention.Conversations.Std()},
 		Registry:  carriers, MediaClient: mediaClient(cfg), MediaBaseURL: cfg.PublicURL,
@@ -284,37 +302,26 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 		return fail(err)
 	}
 	d.svc = svc
-	var sink *events.Sink
-	if cfg.Events.URL != "" {
-		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg),
-			Prepare: svc.PrepareEvent}
+	if sink != nil {
+		// Story-mention links live in the service's memory: each event is completed
+		// from it just before it is posted. The relay has not started yet.
+		sink.Prepare = svc.PrepareEvent
 	}
-	owner := hostOwner()
-	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: carriers, Observer: d.met, Events: sink, Owner: owner,
-		Workers: cfg.Relay.Workers, BatchSize: cfg.Relay.BatchSize, Lease: cfg.Relay.Lease.Std(),
-		AttemptTimeout: cfg.Relay.AttemptTimeout.Std(), InstanceTimeout: cfg.Relay.InstanceTimeout.Std(),
-		MaxAttempts: cfg.Relay.MaxAttempts, InitialBackoff: cfg.Relay.InitialBackoff.Std(), MaxBackoff: cfg.Relay.MaxBackoff.Std(),
-		Recheck: messaging.Recheck(d.pol.Current),
-		Rate: func(m omnigate.Message) float64 {
-			return d.pol.Current().Rules(m.QueueID, string(m.Channel)).RatePerSender
-		},
-		StatusCallback: func(id string) string { return cfg.PublicURL + "/webhooks/twilio/status?mid=" + id },
-		Log:            log})
-	if err != nil {
-		return fail(err)
-	}
-	a := api.New(api.Config{Service: svc, Store: d.st, Directory: func() *api.Directory { return d.dir.Load() },
-		Policy: d.pol.Current, PolicyError: d.pol.LastError, Registry: carriers, Log: log, Observe: d.met.HTTP,
-		RestartPending: func() []string { return *d.restart.Load() }, AllowPrivateMedia: cfg.PrivateDestinationsAllowed()})
-	for pattern, provider := range webhookRoutes {
+	a := api.New(api.Config{Service: svc, Directory: func() *api.Directory { return d.dir.Load() }, Log: log,
+		RestartPending: func() []string { return *d.restart.Load() }})
+	// The process's routes: the platform API, the carriers' webhooks, metrics and
+	// the sandbox, framed alike (request ids, access log, error shape).
+	root := http.NewServeMux()
+	a.Mount(root)
+	for pattern, provider := range webhookRoutes() {
 		current := func() (adapters.Adapter, bool) { return carriers.Provider(provider) }
-		a.Handle(pattern, &webhook.Handler{Current: current, Ingester: svc, Log: log, Observe: d.met.Webhook})
+		root.Handle(pattern, &webhook.Handler{Current: current, Ingester: svc, Log: log, Observe: d.met.Webhook})
 	}
-	a.Handle("GET /metrics", d.met.Handler())
+	root.Handle("GET /metrics", d.met.Handler())
 	if cfg.Sandbox {
-		a.Handle("/sandbox/", mux)
+		root.Handle("/sandbox/", sandboxMux)
 	}
-	d.srv = &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	d.srv = &http.Server{Handler: api.Frame(root, log, d.met.HTTP), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	if d.console != nil {
 		d.srv.RegisterOnShutdown(d.console.close) // its event streams never go idle
@@ -364,7 +371,7 @@ func (d *daemon) reload() {
 		if len(changed) > 0 {
 			running := *d.cfg
 			running.Providers = providers
-			carriers, err = registry(&running, d.pol.Current, d.contentSID)
+			carriers, err = registry(&running, d.contentSID)
 		}
 	}
 	d.met.Reload("config", err == nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -65,7 +64,8 @@ func likePrefix(s string) string {
 }
 
 // Contacts implements store.Store.
-func (db *DB) Contacts(ctx context.Context, ch omnigate.Channel, prefix, after string, queues []string, limit int) ([]omnigate.Contact, error) {
+func (db *DB) Contacts(ctx context.Context, q store.ContactQuery) ([]omnigate.Contact, error) {
+	ch, prefix, after, queues, limit := q.Channel, q.Prefix, q.After, q.Queues, q.Limit
 	p := likePrefix(prefix)
 	all := 0
 	if queues == nil {
@@ -134,29 +134,6 @@ func (db *DB) Outbox(ctx context.Context, status string, after int64, limit int)
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// RetryDead implements store.Store.
-func (db *DB) RetryDead(ctx context.Context, id int64, now time.Time) error {
-	return db.Update(ctx, func(stx store.Tx) error {
-		t := stx.(*tx)
-		var msgID string
-		if err := t.row(db.q.retryDead, micros(now), id).Scan(&msgID); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNotFound
-			}
-			return err
-		}
-		t.enqueued = true
-		if err := db.d.notifyInTx(t.ctx, t.tx); err != nil {
-			return err
-		}
-		if msgID != "" {
-			_, err := t.exec(db.q.retryDeadMsg, micros(now), msgID)
-			return err
-		}
-		return nil
-	})
 }
 
 // OutboxStats implements store.Store.

@@ -322,12 +322,12 @@ func (t *tx) UpsertContact(c omnigate.Contact, now time.Time) error {
 	return err
 }
 
-func (t *tx) SetOptOut(ch omnigate.Channel, contactAddress, ourAddress string, optedOut bool, now time.Time) error {
+func (t *tx) SetOptOut(o store.OptOut) error {
 	var err error
-	if optedOut {
-		_, err = t.exec(t.db.q.optOut, string(ch), contactAddress, ourAddress, micros(now))
+	if o.OptedOut {
+		_, err = t.exec(t.db.q.optOut, string(o.Channel), o.ContactAddress, o.OurAddress, micros(o.Now))
 	} else {
-		_, err = t.exec(t.db.q.optIn, string(ch), contactAddress, ourAddress)
+		_, err = t.exec(t.db.q.optIn, string(o.Channel), o.ContactAddress, o.OurAddress)
 	}
 	return err
 }
@@ -376,13 +376,13 @@ func (t *tx) MessageByProviderID(ch omnigate.Channel, providerID string) (omniga
 	return scanMessage(t.row(t.db.q.msgByProvider, string(ch), providerID))
 }
 
-func (t *tx) SetMessageStatus(id string, status omnigate.MessageStatus, errCode, errMsg string, now time.Time) (bool, error) {
+func (t *tx) SetMessageStatus(u store.StatusUpdate) (bool, error) {
 	var res sql.Result
 	var err error
-	if errCode == "" && errMsg == "" {
-		res, err = t.exec(t.db.q.setStatus, string(status), micros(now), id, status.Rank())
+	if u.ErrorCode == "" && u.ErrorMessage == "" {
+		res, err = t.exec(t.db.q.setStatus, string(u.Status), micros(u.Now), u.MessageID, u.Status.Rank())
 	} else {
-		res, err = t.exec(t.db.q.setStatusErr, string(status), errCode, errMsg, micros(now), id, status.Rank())
+		res, err = t.exec(t.db.q.setStatusErr, string(u.Status), u.ErrorCode, u.ErrorMessage, micros(u.Now), u.MessageID, u.Status.Rank())
 	}
 	if err != nil {
 		return false, err
@@ -441,7 +441,7 @@ func (t *tx) ApplyReceipt(r store.Receipt, now time.Time) (store.ReceiptOutcome,
 			return out, err
 		}
 	}
-	changed, err := t.SetMessageStatus(m.ID, r.Status, r.ErrorCode, r.ErrorMessage, now)
+	changed, err := t.SetMessageStatus(store.StatusUpdate{MessageID: m.ID, Status: r.Status, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage, Now: now})
 	if err != nil {
 		return out, err
 	}
@@ -487,7 +487,7 @@ func (t *tx) recordProviderID(m omnigate.Message, providerID string, now time.Ti
 	moved := false
 	for _, h := range hs {
 		st := omnigate.MessageStatus(h.status)
-		changed, err := t.SetMessageStatus(m.ID, st, h.code, h.msg, now)
+		changed, err := t.SetMessageStatus(store.StatusUpdate{MessageID: m.ID, Status: st, ErrorCode: h.code, ErrorMessage: h.msg, Now: now})
 		if err != nil {
 			return false, err
 		}
@@ -609,8 +609,8 @@ func (t *tx) Idempotency(principalID, key string, since time.Time) (store.Idempo
 	return rec, err
 }
 
-func (t *tx) BeginIdempotency(principalID, key, bodyHash string, now, expired, stale time.Time) (bool, error) {
-	res, err := t.exec(t.db.q.idemBegin, principalID, key, bodyHash, micros(now), micros(expired), micros(stale))
+func (t *tx) BeginIdempotency(b store.IdempotencyBegin) (bool, error) {
+	res, err := t.exec(t.db.q.idemBegin, b.PrincipalID, b.Key, b.BodyHash, micros(b.Now), micros(b.Expired), micros(b.Stale))
 	if err != nil {
 		return false, err
 	}

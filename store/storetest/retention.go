@@ -204,7 +204,7 @@ func testEraseContact(t *testing.T, s store.Store) {
 				return err
 			}
 		}
-		return tx.SetOptOut(omnigate.SMS, ann, "+15550001111", true, t0)
+		return tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: ann, OurAddress: "+15550001111", OptedOut: true, Now: t0})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -284,7 +284,7 @@ func testStatusForward(t *testing.T, s store.Store) {
 		var changed bool
 		err := s.Update(ctx(), func(tx store.Tx) error {
 			var err error
-			changed, err = tx.SetMessageStatus("a-m000", st.to, "", "", t0)
+			changed, err = tx.SetMessageStatus(store.StatusUpdate{MessageID: "a-m000", Status: st.to, Now: t0})
 			return err
 		})
 		if err != nil || changed != st.changed {
@@ -313,7 +313,7 @@ func testIdempotency(t *testing.T, s store.Store) {
 		var owned bool
 		if err := s.Update(ctx(), func(tx store.Tx) error {
 			var err error
-			owned, err = tx.BeginIdempotency("ann", "k1", hash, now, now.Add(-24*time.Hour), now.Add(-2*time.Minute))
+			owned, err = tx.BeginIdempotency(store.IdempotencyBegin{PrincipalID: "ann", Key: "k1", BodyHash: hash, Now: now, Expired: now.Add(-24 * time.Hour), Stale: now.Add(-2 * time.Minute)})
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -424,24 +424,24 @@ func testContacts(t *testing.T, s store.Store) {
 		if err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+14155550100"}, t0); err != nil {
 			return err
 		}
-		return tx.SetOptOut(omnigate.SMS, "+14155550100", "+15550001111", true, t0)
+		return tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: "+14155550100", OurAddress: "+15550001111", OptedOut: true, Now: t0})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Contacts(ctx(), omnigate.SMS, "ann", "", nil, 10)
+	got, _ := s.Contacts(ctx(), store.ContactQuery{Channel: omnigate.SMS, Prefix: "ann", After: "", Queues: nil, Limit: 10})
 	if len(got) != 1 || got[0].Name != "Ann Smith" {
 		t.Errorf("by name = %+v", got)
 	}
-	got, _ = s.Contacts(ctx(), omnigate.SMS, "+1415555", "", nil, 10)
+	got, _ = s.Contacts(ctx(), store.ContactQuery{Channel: omnigate.SMS, Prefix: "+1415555", After: "", Queues: nil, Limit: 10})
 	if len(got) != 2 {
 		t.Errorf("by address prefix = %+v", got)
 	}
-	got, _ = s.Contacts(ctx(), omnigate.SMS, "+1415555", "sms|+14155550100", nil, 10)
+	got, _ = s.Contacts(ctx(), store.ContactQuery{Channel: omnigate.SMS, Prefix: "+1415555", After: "sms|+14155550100", Queues: nil, Limit: 10})
 	if len(got) != 1 || got[0].Address != "+14155550199" {
 		t.Errorf("after cursor = %+v", got)
 	}
-	got, _ = s.Contacts(ctx(), omnigate.SMS, "%", "", nil, 10)
+	got, _ = s.Contacts(ctx(), store.ContactQuery{Channel: omnigate.SMS, Prefix: "%", After: "", Queues: nil, Limit: 10})
 	if len(got) != 0 {
 		t.Errorf("a %% prefix is literal: %+v", got)
 	}
@@ -469,7 +469,7 @@ func testContacts(t *testing.T, s store.Store) {
 		{[]string{"sales"}, nil},
 		{[]string{}, nil},
 	} {
-		got, err := s.Contacts(ctx(), "", "+1415555", "", tc.queues, 10)
+		got, err := s.Contacts(ctx(), store.ContactQuery{Channel: "", Prefix: "+1415555", After: "", Queues: tc.queues, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -487,7 +487,7 @@ func testContacts(t *testing.T, s store.Store) {
 		t.Errorf("opt-outs = %v", c.OptedOut)
 	}
 	s.Update(ctx(), func(tx store.Tx) error {
-		return tx.SetOptOut(omnigate.SMS, "+14155550100", "+15550001111", false, t0)
+		return tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: "+14155550100", OurAddress: "+15550001111", OptedOut: false, Now: t0})
 	})
 	s.Update(ctx(), func(tx store.Tx) error { c, err = tx.Contact(omnigate.SMS, "+14155550100"); return err })
 	if len(c.OptedOut) != 0 {
@@ -877,7 +877,7 @@ func testPrune(t *testing.T, s store.Store) {
 			if _, err := tx.SeenInbound("twilio", id, at); err != nil {
 				return err
 			}
-			if _, err := tx.BeginIdempotency("ann", "k"+id, "h", at, at.Add(-time.Hour), at.Add(-time.Hour)); err != nil {
+			if _, err := tx.BeginIdempotency(store.IdempotencyBegin{PrincipalID: "ann", Key: "k" + id, BodyHash: "h", Now: at, Expired: at.Add(-time.Hour), Stale: at.Add(-time.Hour)}); err != nil {
 				return err
 			}
 			r := store.Receipt{Channel: omnigate.SMS, ProviderMessageID: id, Status: omnigate.StatusDelivered}
