@@ -264,6 +264,9 @@ type tx struct {
 	stmts    *txStmts
 	enqueued bool
 	notified bool
+	// batched: the transaction serves a batch of Update calls, whose committer sends
+	// one NOTIFY for all of them.
+	batched bool
 }
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
@@ -576,7 +579,7 @@ func (t *tx) Enqueue(e store.NewEntry) error {
 		return err
 	}
 	t.enqueued = true
-	if !t.notified {
+	if !t.notified && !t.batched {
 		t.notified = true
 		return t.db.d.notifyInTx(t.ctx, t.tx)
 	}
