@@ -138,15 +138,15 @@ func openPostgres(dsn string) (*sql.DB, error) {
 
 const notifyChannel = "omnigate_outbox"
 
-func (postgresDialect) name() string                 { return "postgres" }
-func (postgresDialect) gooseDialect() goose.Dialect  { return goose.DialectPostgres }
-func (postgresDialect) claimLock() string            { return " FOR UPDATE SKIP LOCKED" }
-func (postgresDialect) rowLock() string              { return " FOR UPDATE" }
-func (postgresDialect) groupCommit() bool            { return false }
+func (postgresDialect) name() string                { return "postgres" }
+func (postgresDialect) gooseDialect() goose.Dialect { return goose.DialectPostgres }
+func (postgresDialect) claimLock() string           { return " FOR UPDATE SKIP LOCKED" }
+func (postgresDialect) rowLock() string             { return " FOR UPDATE" }
+func (postgresDialect) groupCommit() bool           { return false }
 
 // committers: four of the ten connections run batches; the others stay free for the
 // relay's claims and completes and for reads.
-func (postgresDialect) committers() int { return 4 }
+func (postgresDialect) committers() int              { return 4 }
 func (postgresDialect) idList() string               { return "SELECT unnest(?::bigint[])" }
 func (postgresDialect) textList() string             { return "SELECT jsonb_array_elements_text(?::jsonb)" }
 func (postgresDialect) idListArg(ids []int64) string { return joinIDs("{", ids, "}") }
