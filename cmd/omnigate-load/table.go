@@ -408,7 +408,7 @@ func recreateDatabase(dsn string) error {
 	}
 	admin := *u
 	admin.Path = "/postgres"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin.String())
 	if err != nil {
