@@ -3,7 +3,7 @@
 # lets the load tool start the daemons row by row (fake carriers on loopback, SMS
 # pacing off) and print the table with the targets.
 #
-#   bench/run.sh                 # 10 s of load per row (about 4 minutes in all)
+#   bench/run.sh                 # 10 s of load per row (about 3 minutes plus the build)
 #   DURATION=3s bench/run.sh     # a quick pass
 #   PG=postgres://postgres@127.0.0.1:5432/omnigate_bench?sslmode=disable bench/run.sh
 #   ROWS=webhook-sqlite,ceiling PROFILE_DIR=/tmp/prof bench/run.sh
