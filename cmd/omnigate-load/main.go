@@ -9,6 +9,11 @@
 //	send          N POST /v1/messages (distinct contacts) at full speed or --rate; accept
 //	              latency, then waits until all are sent for the end-to-end rate
 //	idle-latency  one message at a time on the open channel: enqueue -> carrier call
+//	table         every figure of BENCHMARKS.md in one run: starts the daemons itself
+//	              (--omnigate, --config, --pg), drives each row for --duration and
+//	              prints the figures beside their targets (see table.go)
+//	ceiling       serve the no-store ceiling on --listen: a server that only parses a
+//	              Twilio webhook's form, checks its signature and answers
 //
 // Every loop is bounded by --n and --timeout, and only 127.0.0.1 is ever contacted.
 package main
@@ -53,6 +58,13 @@ type options struct {
 	fakeTwilio  string
 	fakeOpen    string
 	gap         time.Duration
+	duration    time.Duration
+	fakeEvents  string
+
+	// table mode
+	binary, config, configEvents, workdir, pg, rows, profileDir, listen string
+	ratePerSec                                                          float64
+	quiet                                                               bool
 }
 
 func main() {
@@ -72,7 +84,32 @@ func main() {
 	flag.StringVar(&o.fakeTwilio, "fake-twilio", "", "serve a fake Twilio Messages API on 127.0.0.1:PORT (\":PORT\")")
 	flag.StringVar(&o.fakeOpen, "fake-open", "", "serve a fake open-messaging integration on 127.0.0.1:PORT (\":PORT\")")
 	flag.DurationVar(&o.gap, "gap", 20*time.Millisecond, "idle-latency: pause between messages")
+	flag.DurationVar(&o.duration, "duration", 0, "webhook, send: stop starting requests after this long (0: run --n); table: each row's load phase (default 10s)")
+	flag.StringVar(&o.fakeEvents, "fake-events", "", "serve a fake platform-events receiver on 127.0.0.1:PORT (\":PORT\")")
+	flag.StringVar(&o.binary, "omnigate", "", "table: the omnigate binary to start")
+	flag.StringVar(&o.config, "config", "bench/omnigate.yaml", "table: the daemon's configuration without platform events (BENCH_LISTEN and BENCH_STORE are set per row)")
+	flag.StringVar(&o.configEvents, "config-events", "bench/omnigate-events.yaml", "table: the same with platform events posted to 127.0.0.1:9103")
+	flag.StringVar(&o.workdir, "workdir", "", "table: folder for SQLite files and daemon logs (default: a new temporary folder)")
+	flag.StringVar(&o.pg, "pg", "", "table: PostgreSQL DSN of a database the tool may drop and re-create (empty: skip the PostgreSQL rows)")
+	flag.StringVar(&o.rows, "rows", "", "table: comma-separated row names to run (default: all; see --mode table --help)")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "table: write each row's daemon CPU and allocation profiles here (turns the daemon's pprof listener on)")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:8090", "ceiling: address to serve on")
+	flag.Float64Var(&o.ratePerSec, "latency-rate", 1000, "table: the fixed send rate of the accept-latency row")
 	flag.Parse()
+	if o.mode == "table" {
+		if err := table(o); err != nil {
+			fmt.Fprintln(os.Stderr, "omnigate-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.mode == "ceiling" {
+		if err := ceiling(o.listen, o.twilioToken, o.publicURL); err != nil {
+			fmt.Fprintln(os.Stderr, "omnigate-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "omnigate-load:", err)
 		os.Exit(1)
@@ -89,27 +126,19 @@ func run(o options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	fk := &fakes{arrivals: map[string]time.Time{}}
-	for _, f := range []struct {
-		addr string
-		h    http.Handler
-	}{{o.fakeTwilio, http.HandlerFunc(fk.twilio)}, {o.fakeOpen, http.HandlerFunc(fk.open)}} {
-		if f.addr == "" {
-			continue
-		}
-		stop, err := serveLoopback(f.addr, f.h)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	stop, err := fk.serve(o)
+	if err != nil {
+		return err
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: o.c, MaxIdleConnsPerHost: o.c, MaxConnsPerHost: o.c, IdleConnTimeout: time.Minute,
-	}}
+	defer stop()
+	client := newClient(o.c)
 	switch o.mode {
 	case "webhook":
-		return webhook(ctx, o, client)
+		_, err := webhook(ctx, o, client)
+		return err
 	case "send":
-		return send(ctx, o, client, fk)
+		_, err := send(ctx, o, client, fk, nil)
+		return err
 	case "idle-latency":
 		return idleLatency(ctx, o, client, fk)
 	case "fakes":
@@ -118,6 +147,37 @@ func run(o options) error {
 		return nil
 	}
 	return fmt.Errorf("unknown --mode %q", o.mode)
+}
+
+// serve starts the fakes o names and returns a function that stops them.
+func (f *fakes) serve(o options) (func(), error) {
+	var stops []func()
+	stopAll := func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+	for _, s := range []struct {
+		addr string
+		h    http.Handler
+	}{{o.fakeTwilio, http.HandlerFunc(f.twilio)}, {o.fakeOpen, http.HandlerFunc(f.open)}, {o.fakeEvents, http.HandlerFunc(f.event)}} {
+		if s.addr == "" {
+			continue
+		}
+		stop, err := serveLoopback(s.addr, s.h)
+		if err != nil {
+			stopAll()
+			return nil, err
+		}
+		stops = append(stops, stop)
+	}
+	return stopAll, nil
+}
+
+func newClient(c int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: c, MaxIdleConnsPerHost: c, MaxConnsPerHost: c, IdleConnTimeout: time.Minute,
+	}}
 }
 
 // loopbackOnly refuses any target that is not 127.0.0.1, ::1 or localhost.
@@ -151,6 +211,7 @@ func serveLoopback(addr string, h http.Handler) (func(), error) {
 // fakes are the carriers omnigate delivers to; they record when each message arrived.
 type fakes struct {
 	count    atomic.Int64
+	events   atomic.Int64 // platform events received
 	mu       sync.Mutex
 	arrivals map[string]time.Time // our message id -> arrival, for idle-latency
 	last     time.Time
@@ -191,6 +252,13 @@ func (f *fakes) twilio(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"sid":%q,"status":"queued","num_segments":"1"}`, sid)
 }
 
+// event answers a platform-event post with 204, as a receiver that took it would.
+func (f *fakes) event(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	f.events.Add(1)
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // open answers an open-messaging outbound post with 200 and the message id.
 func (f *fakes) open(w http.ResponseWriter, r *http.Request) {
 	var m struct {
@@ -213,6 +281,17 @@ func (l *latencies) add(d time.Duration) {
 	l.mu.Lock()
 	l.d = append(l.d, d)
 	l.mu.Unlock()
+}
+
+// quantile is the q-th quantile of the samples (0 without samples).
+func (l *latencies) quantile(q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	slices.Sort(l.d)
+	return l.d[min(len(l.d)-1, int(q*float64(len(l.d))))]
 }
 
 func (l *latencies) String() string {
@@ -254,9 +333,10 @@ func (s *statusCounts) String() string {
 }
 
 // pool runs do(i) for i in [0,n) on c goroutines; with rate > 0, request i starts no
-// earlier than start + i/rate.
-func pool(ctx context.Context, n, c int, rate float64, do func(i int)) time.Duration {
-	var next atomic.Int64
+// earlier than start + i/rate; with d > 0 no request starts after start + d. It
+// returns how many requests ran and how long they took.
+func pool(ctx context.Context, n, c int, rate float64, d time.Duration, do func(i int)) (int, time.Duration) {
+	var next, ran atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range c {
@@ -265,7 +345,7 @@ func pool(ctx context.Context, n, c int, rate float64, do func(i int)) time.Dura
 			defer wg.Done()
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
-				if i >= n {
+				if i >= n || (d > 0 && time.Since(start) >= d) {
 					return
 				}
 				if rate > 0 {
@@ -274,23 +354,44 @@ func pool(ctx context.Context, n, c int, rate float64, do func(i int)) time.Dura
 					}
 				}
 				do(i)
+				ran.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	return time.Since(start)
+	return int(ran.Load()), time.Since(start)
 }
 
-func webhook(ctx context.Context, o options, client *http.Client) error {
+// result is one load run's figures, for the table.
+type result struct {
+	requests  int
+	elapsed   time.Duration
+	rate      float64 // requests per second
+	lat       *latencies
+	codes     *statusCounts
+	accepted  int
+	carrier   int64   // messages the fake carrier saw
+	e2e       float64 // accepted messages per second, start -> last read back as sent
+	timedOut  bool
+	firstFail string
+}
+
+// maxDuration bounds --n when a run is bounded by --duration instead.
+const maxDuration = 10_000_000
+
+func webhook(ctx context.Context, o options, client *http.Client) (result, error) {
 	if o.twilioToken == "" || o.publicURL == "" {
-		return errors.New("webhook: --twilio-token and --public-url are required")
+		return result{}, errors.New("webhook: --twilio-token and --public-url are required")
+	}
+	n := o.n
+	if o.duration > 0 {
+		n = maxDuration
 	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	target := strings.TrimSuffix(o.target, "/") + "/webhooks/twilio"
 	signed := strings.TrimSuffix(o.publicURL, "/") + "/webhooks/twilio"
-	var lat latencies
-	var codes statusCounts
-	elapsed := pool(ctx, o.n, o.c, 0, func(i int) {
+	lat, codes := &latencies{}, &statusCounts{}
+	done, elapsed := pool(ctx, n, o.c, 0, o.duration, func(i int) {
 		sid := fmt.Sprintf("SMload%s%08d", run, i)
 		form := url.Values{
 			"AccountSid": {"ACload"}, "ApiVersion": {"2010-04-01"}, "MessageSid": {sid}, "SmsMessageSid": {sid},
@@ -311,9 +412,12 @@ func webhook(ctx context.Context, o options, client *http.Client) error {
 		lat.add(time.Since(t0))
 		codes.add(resp.StatusCode)
 	})
-	fmt.Printf("webhook: %d requests, %d connections in %s: %.0f req/s\n", o.n, o.c, elapsed.Round(time.Millisecond), float64(o.n)/elapsed.Seconds())
-	fmt.Printf("  latency %s\n  status %s\n", lat.String(), codes.String())
-	return nil
+	r := result{requests: done, elapsed: elapsed, rate: float64(done) / elapsed.Seconds(), lat: lat, codes: codes}
+	if !o.quiet {
+		fmt.Printf("webhook: %d requests, %d connections in %s: %.0f req/s\n", done, o.c, elapsed.Round(time.Millisecond), r.rate)
+		fmt.Printf("  latency %s\n  status %s\n", lat.String(), codes.String())
+	}
+	return r, nil
 }
 
 type sendResult struct {
@@ -321,10 +425,11 @@ type sendResult struct {
 	Status string `json:"status"`
 }
 
-// postSend sends one message to `to` and returns the message id.
-func postSend(ctx context.Context, o options, client *http.Client, ch, to, text string) (string, int, error) {
+// postSend sends one message to `to` through the daemon at target and returns the
+// message id.
+func postSend(ctx context.Context, o options, client *http.Client, target, ch, to, text string) (string, int, error) {
 	body, _ := json.Marshal(map[string]any{"queue": o.queue, "channel": ch, "to": to, "text": text})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.target, "/")+"/v1/messages", bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(target, "/")+"/v1/messages", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+o.apiKey)
 	resp, err := client.Do(req)
@@ -352,17 +457,26 @@ func contact(ch string, run, i int) string {
 	return fmt.Sprintf("+1%03d%03d%04d", areas[(n/7_000_000)%len(areas)], 200+(n/10_000)%700, n%10_000)
 }
 
-func send(ctx context.Context, o options, client *http.Client, fk *fakes) error {
+// send posts messages to the daemons at targets (round robin; nil: --target), then
+// waits until the fake carrier saw every accepted one and a sample reads back as sent.
+func send(ctx context.Context, o options, client *http.Client, fk *fakes, targets []string) (result, error) {
+	if len(targets) == 0 {
+		targets = []string{o.target}
+	}
 	run := int(time.Now().UnixNano() / 1e6 % 1000)
-	var lat latencies
-	var codes statusCounts
+	lat, codes := &latencies{}, &statusCounts{}
 	var firstErr atomic.Value
-	ids := make([]string, o.n)
+	var idsMu sync.Mutex
+	var ids []string
+	n := o.n
+	if o.duration > 0 {
+		n = maxDuration
+	}
 	base := fk.count.Load()
 	start := time.Now()
-	elapsed := pool(ctx, o.n, o.c, o.rate, func(i int) {
+	done, elapsed := pool(ctx, n, o.c, o.rate, o.duration, func(i int) {
 		t0 := time.Now()
-		id, code, err := postSend(ctx, o, client, o.channel, contact(o.channel, run, i), "load message "+strconv.Itoa(i))
+		id, code, err := postSend(ctx, o, client, targets[i%len(targets)], o.channel, contact(o.channel, run, i), "load message "+strconv.Itoa(i))
 		if err != nil {
 			firstErr.CompareAndSwap(nil, err.Error())
 			codes.add(code)
@@ -370,37 +484,39 @@ func send(ctx context.Context, o options, client *http.Client, fk *fakes) error 
 		}
 		lat.add(time.Since(t0))
 		codes.add(code)
-		ids[i] = id
+		idsMu.Lock()
+		ids = append(ids, id)
+		idsMu.Unlock()
 	})
-	accepted := 0
-	for _, id := range ids {
-		if id != "" {
-			accepted++
+	r := result{requests: done, elapsed: elapsed, rate: float64(done) / elapsed.Seconds(), lat: lat, codes: codes, accepted: len(ids)}
+	if e := firstErr.Load(); e != nil {
+		r.firstFail = e.(string)
+	}
+	if !o.quiet {
+		fmt.Printf("send: %d requests (%s), %d connections, target rate %v/s: accepted %d in %s: %.0f req/s\n",
+			done, o.channel, o.c, o.rate, r.accepted, elapsed.Round(time.Millisecond), r.rate)
+		fmt.Printf("  accept latency %s\n  status %s\n", lat.String(), codes.String())
+		if r.firstFail != "" {
+			fmt.Printf("  first error: %s\n", r.firstFail)
 		}
 	}
-	fmt.Printf("send: %d requests (%s), %d connections, target rate %v/s: accepted %d in %s: %.0f req/s\n",
-		o.n, o.channel, o.c, o.rate, accepted, elapsed.Round(time.Millisecond), float64(o.n)/elapsed.Seconds())
-	fmt.Printf("  accept latency %s\n  status %s\n", lat.String(), codes.String())
-	if e := firstErr.Load(); e != nil {
-		fmt.Printf("  first error: %s\n", e)
-	}
-	if accepted == 0 {
-		return errors.New("send: nothing was accepted")
+	if r.accepted == 0 {
+		return r, errors.New("send: nothing was accepted")
 	}
 	// Wait until the fake carrier saw every accepted message, then until the sample
 	// reads back as sent (the daemon's commit of "sent" follows the carrier call).
-	for fk.count.Load()-base < int64(accepted) && ctx.Err() == nil {
+	for fk.count.Load()-base < int64(r.accepted) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
 	fk.mu.Lock()
 	carrierDone := fk.last
 	fk.mu.Unlock()
-	got := fk.count.Load() - base
+	r.carrier = fk.count.Load() - base
 	sample := sampleIDs(ids, 50)
 	for ctx.Err() == nil {
 		pending := 0
-		for _, id := range sample {
-			if st, err := messageStatus(ctx, o, client, id); err != nil || st == "queued" || st == "sending" {
+		for i, id := range sample {
+			if st, err := messageStatus(ctx, o, client, targets[i%len(targets)], id); err != nil || st == "queued" || st == "sending" {
 				pending++
 			}
 		}
@@ -411,14 +527,20 @@ func send(ctx context.Context, o options, client *http.Client, fk *fakes) error 
 	}
 	sentDone := time.Now()
 	if ctx.Err() != nil {
-		fmt.Printf("  timed out: the carrier saw %d of %d\n", got, accepted)
-		return nil
+		r.timedOut = true
+		if !o.quiet {
+			fmt.Printf("  timed out: the carrier saw %d of %d\n", r.carrier, r.accepted)
+		}
+		return r, nil
 	}
-	fmt.Printf("  end to end: carrier saw %d of %d, last at +%s: %.0f msg/s (accept -> carrier call)\n",
-		got, accepted, carrierDone.Sub(start).Round(time.Millisecond), float64(got)/carrierDone.Sub(start).Seconds())
-	fmt.Printf("  sample of %d read back as sent by +%s (upper bound incl. polling): %.0f msg/s\n",
-		len(sample), sentDone.Sub(start).Round(time.Millisecond), float64(accepted)/sentDone.Sub(start).Seconds())
-	return nil
+	r.e2e = float64(r.accepted) / sentDone.Sub(start).Seconds()
+	if !o.quiet {
+		fmt.Printf("  end to end: carrier saw %d of %d, last at +%s: %.0f msg/s (accept -> carrier call)\n",
+			r.carrier, r.accepted, carrierDone.Sub(start).Round(time.Millisecond), float64(r.carrier)/carrierDone.Sub(start).Seconds())
+		fmt.Printf("  sample of %d read back as sent by +%s (upper bound incl. polling): %.0f msg/s\n",
+			len(sample), sentDone.Sub(start).Round(time.Millisecond), r.e2e)
+	}
+	return r, nil
 }
 
 // sampleIDs picks up to k ids spread over the run, always including the last.
@@ -432,8 +554,8 @@ func sampleIDs(ids []string, k int) []string {
 	return out
 }
 
-func messageStatus(ctx context.Context, o options, client *http.Client, id string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(o.target, "/")+"/v1/messages/"+id, nil)
+func messageStatus(ctx context.Context, o options, client *http.Client, target, id string) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(target, "/")+"/v1/messages/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+o.apiKey)
 	resp, err := client.Do(req)
 	if err != nil {
@@ -460,7 +582,7 @@ func idleLatency(ctx context.Context, o options, client *http.Client, fk *fakes)
 	var e2e, accept, afterAccept latencies
 	for i := 0; i < o.n && ctx.Err() == nil; i++ {
 		t0 := time.Now()
-		id, _, err := postSend(ctx, o, client, "open", contact("open", run, i), "idle probe "+strconv.Itoa(i))
+		id, _, err := postSend(ctx, o, client, o.target, "open", contact("open", run, i), "idle probe "+strconv.Itoa(i))
 		if err != nil {
 			return fmt.Errorf("idle-latency: send %d: %w", i, err)
 		}

@@ -468,6 +468,11 @@ func serve(cfg *config.Config) error {
 	log := newLogger(cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopDebug, err := startDebug(log)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -31,6 +31,8 @@ var benchStores = []struct {
 	// loss costs.
 	{"sqlite-sync-normal", func(tb testing.TB) *sqlstore.DB { return openSQLiteQuery(tb, "_pragma=synchronous(NORMAL)") }},
 	{"postgres", func(tb testing.TB) *sqlstore.DB { return OpenPostgres(tb) }},
+	// Every Update its own transaction, as before PostgreSQL's group commit.
+	{"postgres-nobatch", func(tb testing.TB) *sqlstore.DB { return openPostgresOpt(tb, sqlstore.Options{NoBatch: true}) }},
 }
 
 func openSQLiteQuery(tb testing.TB, query string) *sqlstore.DB {

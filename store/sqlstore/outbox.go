@@ -22,11 +22,16 @@ func (db *DB) ClaimDue(ctx context.Context, c store.Claim) (store.Claimed, error
 		leaseNow = c.Now
 	}
 	var out store.Claimed
-	err := db.Update(ctx, func(stx store.Tx) error {
+	err := db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		out = store.Claimed{}
 		token := newToken()
 		until := leaseNow.Add(c.Lease)
+		if q := db.d.claimSetup(); q != "" {
+			if _, err := t.exec(q); err != nil {
+				return err
+			}
+		}
 		rows, err := t.query(db.q.claim, c.Owner, token, micros(until), micros(c.Now), micros(leaseNow),
 			db.d.idListArg(c.Exclude), c.Limit)
 		if err != nil {
@@ -200,7 +205,7 @@ func (t *tx) pace(c store.Claim, es []store.Entry, slots []int64) ([]store.Entry
 // looks for held receipts and one enqueues the status events, whatever the batch size.
 func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Time) ([]error, error) {
 	errs := make([]error, len(results))
-	err := db.Update(ctx, func(stx store.Tx) error {
+	err := db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		for i := range errs {
 			errs[i] = nil
@@ -439,7 +444,7 @@ func (t *tx) enqueueAll(es []store.NewEntry) error {
 		return err
 	}
 	t.enqueued = true
-	if !t.notified {
+	if !t.notified && !t.batched {
 		t.notified = true
 		return t.db.d.notifyInTx(t.ctx, t.tx)
 	}
@@ -449,7 +454,7 @@ func (t *tx) enqueueAll(es []store.NewEntry) error {
 // Heartbeat implements store.Store.
 func (db *DB) Heartbeat(ctx context.Context, hb store.Heartbeat) (store.HeartbeatResult, error) {
 	var out store.HeartbeatResult
-	err := db.Update(ctx, func(stx store.Tx) error {
+	err := db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		out = store.HeartbeatResult{}
 		res, err := t.exec(db.q.beat, micros(hb.Now), hb.Owner)
@@ -515,7 +520,7 @@ func (db *DB) Heartbeat(ctx context.Context, hb store.Heartbeat) (store.Heartbea
 
 // Release implements store.Store.
 func (db *DB) Release(ctx context.Context, owner string) error {
-	return db.Update(ctx, func(stx store.Tx) error {
+	return db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		res, err := t.exec(db.q.release, owner)
 		if err != nil {
@@ -561,7 +566,7 @@ func (db *DB) Prune(ctx context.Context, p store.Prune) (int, error) {
 		}
 		for {
 			var n int64
-			err := db.Update(ctx, func(stx store.Tx) error {
+			err := db.own(ctx, func(stx store.Tx) error {
 				res, err := stx.(*tx).exec(job.q, micros(job.before), p.Limit)
 				if err != nil {
 					return err

@@ -116,7 +116,7 @@ func (db *DB) pruneRetention(ctx context.Context, p store.Prune) (int, error) {
 		}
 		for {
 			var n int
-			err := db.Update(ctx, func(stx store.Tx) error {
+			err := db.own(ctx, func(stx store.Tx) error {
 				var err error
 				n, err = job.fn(stx.(*tx))
 				return err

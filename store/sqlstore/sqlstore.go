@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,8 +34,12 @@ var migrations embed.FS
 type Options struct {
 	// Dir resolves a relative SQLite path (the configuration file's folder).
 	Dir string
-	// MaxBatch is how many Update calls SQLite folds into one transaction (default 256).
+	// MaxBatch is how many Update calls one transaction folds (default 256).
 	MaxBatch int
+	// NoBatch turns PostgreSQL's group commit off: every Update is then its own
+	// transaction. SQLite always batches (its one writer would otherwise serialise
+	// every commit's fsync).
+	NoBatch bool
 	// Owner makes this process the SQLite database's only server (omnigate serve): it
 	// takes a lock file beside the database, refusing to open when another process
 	// holds it, and releases every lease left by a previous run at once, since no other
@@ -93,7 +98,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 // proves no other process is delivering, so rows in flight at a crash are due again
 // now instead of after their lease.
 func (db *DB) recoverLeases(ctx context.Context) error {
-	return db.Update(ctx, func(stx store.Tx) error {
+	return db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		if _, err := t.exec(db.q.releaseAll); err != nil {
 			return err
@@ -227,10 +232,12 @@ func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	db.q = buildQueries(db.d)
-	if db.d.groupCommit() {
+	if n := db.d.committers(); n > 0 && (db.d.groupCommit() || !opt.NoBatch) {
 		db.commits = make(chan *pending, 4096)
-		db.wg.Add(1)
-		go db.committer(opt.MaxBatch)
+		for range n {
+			db.wg.Add(1)
+			go db.committer(opt.MaxBatch)
+		}
 	}
 	if l, ok := db.d.(listener); ok {
 		lctx, cancel := context.WithCancel(context.Background())
@@ -332,9 +339,10 @@ type pending struct {
 	done chan error
 }
 
-// Update implements store.Store. On SQLite, concurrent calls are folded into one
-// transaction (each inside its own savepoint, so one call's error rolls back only its
-// own writes): one commit serves many requests.
+// Update implements store.Store. Concurrent calls are folded into one transaction
+// (each inside its own savepoint, so one call's error rolls back only its own writes):
+// one commit, and on PostgreSQL one NOTIFY, serves many requests. A call returns only
+// after the commit that holds its writes.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	if db.commits == nil {
 		return db.updateOne(ctx, fn)
@@ -348,6 +356,17 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 		return errors.New("store: closed")
 	}
 	return <-p.done
+}
+
+// own runs the store's own set-based transactions (claim, complete, heartbeat,
+// release, prune, retry): on PostgreSQL each alone, since they take their row locks in
+// one order so that instances cannot deadlock, and a batch of unrelated callers would
+// hold other locks around them; on SQLite through the group commit like every write.
+func (db *DB) own(ctx context.Context, fn func(store.Tx) error) error {
+	if db.d.groupCommit() {
+		return db.Update(ctx, fn)
+	}
+	return db.updateOne(ctx, fn)
 }
 
 func (db *DB) updateOne(ctx context.Context, fn func(store.Tx) error) error {
@@ -422,7 +441,7 @@ func (db *DB) drain() {
 // and gets its context's error; the others commit.
 func (db *DB) commitBatch(batch []*pending) {
 	ctx := context.Background()
-	sqlTx, err := db.w.BeginTx(ctx, nil)
+	sqlTx, err := db.w.BeginTx(ctx, db.d.txOptions())
 	if err != nil {
 		for _, p := range batch {
 			p.done <- fmt.Errorf("store: begin: %w", err)
@@ -431,6 +450,7 @@ func (db *DB) commitBatch(batch []*pending) {
 	}
 	stmts := newTxStmts(db, sqlTx)
 	results := make([]error, len(batch))
+	var solo []*pending // lost a deadlock or a serialisation race: retried alone
 	enqueued := false
 	abort := func(err error) {
 		sqlTx.Rollback()
@@ -447,21 +467,39 @@ func (db *DB) commitBatch(batch []*pending) {
 			abort(err)
 			return
 		}
-		t := &tx{db: db, tx: sqlTx, ctx: ctx, stmts: stmts}
+		t := &tx{db: db, tx: sqlTx, ctx: ctx, stmts: stmts, batched: true}
 		err := p.fn(t)
 		if err == nil {
 			err = p.ctx.Err() // the caller gave up while its writes ran
 		}
-		if err != nil {
-			results[i] = err
-			if _, rerr := stmts.exec(ctx, spRollback); rerr != nil {
-				abort(rerr)
-				return
+		if err == nil {
+			// A failed statement whose error the function swallowed leaves a
+			// PostgreSQL transaction aborted: RELEASE then fails, and rolling back
+			// to the savepoint repairs it for the rest of the batch.
+			if _, err = stmts.exec(ctx, spRelease); err == nil {
+				if t.enqueued {
+					enqueued = true
+				}
+				continue
 			}
-		} else if t.enqueued {
-			enqueued = true
+		}
+		results[i] = err
+		if db.d.retryable(err) {
+			solo = append(solo, p)
+			results[i] = nil
+		}
+		if _, rerr := stmts.exec(ctx, spRollback); rerr != nil {
+			abort(rerr)
+			return
 		}
 		if _, err := stmts.exec(ctx, spRelease); err != nil {
+			abort(err)
+			return
+		}
+	}
+	if enqueued {
+		// One NOTIFY for the batch, delivered to other instances at commit.
+		if err := db.d.notifyInTx(ctx, sqlTx); err != nil {
 			abort(err)
 			return
 		}
@@ -475,8 +513,13 @@ func (db *DB) commitBatch(batch []*pending) {
 	if enqueued {
 		db.wake()
 	}
+	for _, p := range solo {
+		go func() { p.done <- db.updateOne(p.ctx, p.fn) }()
+	}
 	for i, p := range batch {
-		p.done <- results[i]
+		if !slices.Contains(solo, p) {
+			p.done <- results[i]
+		}
 	}
 }
 

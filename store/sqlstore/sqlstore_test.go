@@ -31,7 +31,12 @@ func OpenSQLite(t testing.TB) *sqlstore.DB {
 // OpenPostgres returns a store in a fresh schema of the test database.
 func OpenPostgres(t testing.TB) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlstore.Open(context.Background(), storetest.PostgresSchema(t), sqlstore.Options{})
+	return openPostgresOpt(t, sqlstore.Options{})
+}
+
+func openPostgresOpt(t testing.TB, opt sqlstore.Options) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), storetest.PostgresSchema(t), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,5 +47,12 @@ func OpenPostgres(t testing.TB) *sqlstore.DB {
 func TestPostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return OpenPostgres(t)
+	})
+}
+
+// TestPostgresNoBatch runs the contract with PostgreSQL's group commit off.
+func TestPostgresNoBatch(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openPostgresOpt(t, sqlstore.Options{NoBatch: true})
 	})
 }

@@ -16,7 +16,7 @@ import (
 
 // queries holds the statements rebound for the dialect once, at open.
 type queries struct {
-	contact, upsertContact, optOut, optIn, optOuts                          string
+	contact, upsertContact, optOut, optIn                                   string
 	latestConv, conv, insertConv, updateConv                                string
 	insertMsg, msg, msgByProvider, setStatus, setStatusErr, markDeleted     string
 	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg string
@@ -49,7 +49,11 @@ const convCols = `id, channel, queue_id, address, contact_address, contact_name,
 func buildQueries(d dialect) queries {
 	r := d.rebind
 	return queries{
-		contact: r(`SELECT channel, address, name, updated_at FROM contacts WHERE channel = ? AND address = ?`),
+		// The contact and its opt-outs in one statement (one round trip on every send
+		// and inbound message): one row per opt-out, or one with a NULL address.
+		contact: r(`SELECT c.channel, c.address, c.name, c.updated_at, o.our_address FROM contacts c
+			LEFT JOIN opt_outs o ON o.channel = c.channel AND o.contact_address = c.address
+			WHERE c.channel = ? AND c.address = ? ORDER BY o.our_address`),
 		upsertContact: r(`INSERT INTO contacts (channel, address, name, name_lower, updated_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (channel, address) DO UPDATE SET
 			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END,
@@ -57,8 +61,7 @@ func buildQueries(d dialect) queries {
 			updated_at = excluded.updated_at`),
 		optOut: r(`INSERT INTO opt_outs (channel, contact_address, our_address, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (channel, contact_address, our_address) DO NOTHING`),
-		optIn:   r(`DELETE FROM opt_outs WHERE channel = ? AND contact_address = ? AND our_address = ?`),
-		optOuts: r(`SELECT our_address FROM opt_outs WHERE channel = ? AND contact_address = ? ORDER BY our_address`),
+		optIn: r(`DELETE FROM opt_outs WHERE channel = ? AND contact_address = ? AND our_address = ?`),
 
 		latestConv: r(`SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND address = ? AND contact_address = ?
 			ORDER BY last_activity_at DESC, opened_at DESC LIMIT 1`),
@@ -267,6 +270,9 @@ type tx struct {
 	stmts    *txStmts
 	enqueued bool
 	notified bool
+	// batched: the transaction serves a batch of Update calls, whose committer sends
+	// one NOTIFY for all of them.
+	batched bool
 }
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
@@ -293,28 +299,31 @@ func (t *tx) LockKey(k store.ConversationKey) error {
 
 func (t *tx) Contact(ch omnigate.Channel, address string) (omnigate.Contact, error) {
 	var c omnigate.Contact
-	var updated int64
-	err := t.row(t.db.q.contact, string(ch), address).Scan(&c.Channel, &c.Address, &c.Name, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, store.ErrNotFound
-	}
-	if err != nil {
-		return c, err
-	}
-	c.UpdatedAt = fromMicros(updated)
-	rows, err := t.query(t.db.q.optOuts, string(ch), address)
+	rows, err := t.query(t.db.q.contact, string(ch), address)
 	if err != nil {
 		return c, err
 	}
 	defer rows.Close()
+	found := false
 	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
+		var updated int64
+		var our sql.NullString
+		if err := rows.Scan(&c.Channel, &c.Address, &c.Name, &updated, &our); err != nil {
 			return c, err
 		}
-		c.OptedOut = append(c.OptedOut, a)
+		found = true
+		c.UpdatedAt = fromMicros(updated)
+		if our.Valid {
+			c.OptedOut = append(c.OptedOut, our.String)
+		}
 	}
-	return c, rows.Err()
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	if !found {
+		return omnigate.Contact{}, store.ErrNotFound
+	}
+	return c, nil
 }
 
 func (t *tx) UpsertContact(c omnigate.Contact, now time.Time) error {
@@ -582,7 +591,7 @@ func (t *tx) Enqueue(e store.NewEntry) error {
 		return err
 	}
 	t.enqueued = true
-	if !t.notified {
+	if !t.notified && !t.batched {
 		t.notified = true
 		return t.db.d.notifyInTx(t.ctx, t.tx)
 	}

@@ -14,7 +14,7 @@ import (
 
 // RetryDead implements store.Store.
 func (db *DB) RetryDead(ctx context.Context, id int64, now time.Time) error {
-	return db.Update(ctx, func(stx store.Tx) error {
+	return db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		var msgID string
 		if err := t.row(db.q.retryDead, micros(now), id).Scan(&msgID); err != nil {

@@ -1,0 +1,3 @@
+// Package sqlitedrivers holds only a benchmark comparing SQLite drivers; see
+// drivers_test.go.
+package sqlitedrivers

@@ -1,0 +1,66 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/store"
+	"github.com/omnigate/omnigate/store/sqlstore"
+)
+
+// TestContactOptOutsOneStatement checks the joined read of a contact and its opt-outs:
+// every opt-out in address order, none for a contact without any, not found for an
+// address that only has opt-outs.
+func TestContactOptOutsOneStatement(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *sqlstore.DB{"sqlite": func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }, "postgres": OpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			ctx := context.Background()
+			now := time.Now()
+			err := db.Update(ctx, func(tx store.Tx) error {
+				for _, a := range []string{"+15550002222", "+15550001111", "+15550003333"} {
+					if err := tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: "+15557770000", OurAddress: a, OptedOut: true, Now: now}); err != nil {
+						return err
+					}
+				}
+				if err := tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: "+15558880000", OurAddress: "+15550001111", OptedOut: true, Now: now}); err != nil {
+					return err
+				}
+				if err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+15557770000", Name: "Ann"}, now); err != nil {
+					return err
+				}
+				return tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+15556660000", Name: "Bo"}, now)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Update(ctx, func(tx store.Tx) error {
+				c, err := tx.Contact(omnigate.SMS, "+15557770000")
+				if err != nil {
+					return err
+				}
+				if want := []string{"+15550001111", "+15550002222", "+15550003333"}; c.Name != "Ann" || !slices.Equal(c.OptedOut, want) {
+					t.Errorf("contact = %+v, want Ann opted out of %v", c, want)
+				}
+				c, err = tx.Contact(omnigate.SMS, "+15556660000")
+				if err != nil {
+					return err
+				}
+				if c.Name != "Bo" || len(c.OptedOut) != 0 || c.UpdatedAt.IsZero() {
+					t.Errorf("contact = %+v, want Bo with no opt-outs", c)
+				}
+				if _, err := tx.Contact(omnigate.SMS, "+15558880000"); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("opt-outs without a contact row: err = %v, want ErrNotFound", err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
