@@ -290,18 +290,35 @@ func (m *Meta) post(ctx context.Context, path, token string, body, out any) erro
 	if err != nil {
 		return fmt.Errorf("meta: encode: %w", err)
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, m.graph+path, raw)
+	return m.call(ctx, http.MethodPost, path, token, raw, out)
+}
+
+// get reads a Graph object into out.
+func (m *Meta) get(ctx context.Context, pathQuery, token string, out any) error {
+	return m.call(ctx, http.MethodGet, pathQuery, token, nil, out)
+}
+
+// call makes one Graph request with the token as a Bearer header and decodes a 2xx
+// answer into out (when not nil); any other answer is classified.
+func (m *Meta) call(ctx context.Context, method, path, token string, body []byte, out any) error {
+	var payload any // nil, not a nil []byte, for a request without a body
+	if body != nil {
+		payload = body
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, m.graph+path, payload)
 	if err != nil {
 		return adapters.Permanent("bad_request", "meta: build request", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := m.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("meta: send: %w", ctx.Err())
+			return fmt.Errorf("meta: %s: %w", method, ctx.Err())
 		}
-		return adapters.Retryable("", "meta: send: "+err.Error(), 0, err)
+		return adapters.Retryable("", "meta: "+method+": "+err.Error(), 0, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
@@ -309,19 +326,19 @@ func (m *Meta) post(ctx context.Context, path, token string, body, out any) erro
 		if ctx.Err() != nil {
 			return fmt.Errorf("meta: read response: %w", ctx.Err())
 		}
-		// Graph answered, so the message may be out: the outbox decides.
+		// Graph answered, so a sent message may be out: the outbox decides.
 		return adapters.Retryable("", "meta: read response: "+err.Error(), 0, err)
 	}
-	if resp.StatusCode/100 == 2 {
-		if out == nil {
-			return nil
-		}
-		if err := json.Unmarshal(data, out); err != nil {
-			return adapters.Permanent(codeBadResponse, "meta: decode response", err)
-		}
+	if resp.StatusCode/100 != 2 {
+		return m.classify(resp, data)
+	}
+	if out == nil {
 		return nil
 	}
-	return m.classify(resp, data)
+	if err := json.Unmarshal(data, out); err != nil {
+		return adapters.Permanent(codeBadResponse, "meta: decode response", err)
+	}
+	return nil
 }
 
 // graphError is Graph's error envelope.

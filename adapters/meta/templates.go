@@ -2,14 +2,9 @@ package meta
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
@@ -79,35 +74,4 @@ func (m *Meta) Templates(ctx context.Context, ch omnigate.Channel, from string) 
 		after = page.Paging.Cursors.After
 	}
 	return nil, adapters.Permanent(codeBadResponse, fmt.Sprintf("meta: more than %d pages of templates", maxTemplatePages), nil)
-}
-
-// get reads a Graph object into out.
-func (m *Meta) get(ctx context.Context, pathQuery, token string, out any) error {
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, m.graph+pathQuery, nil)
-	if err != nil {
-		return adapters.Permanent("bad_request", "meta: build request", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := m.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("meta: get: %w", ctx.Err())
-		}
-		return adapters.Retryable("", "meta: get: "+err.Error(), 0, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("meta: read response: %w", ctx.Err())
-		}
-		return adapters.Retryable("", "meta: read response: "+err.Error(), 0, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return m.classify(resp, data)
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return adapters.Permanent(codeBadResponse, "meta: decode response", err)
-	}
-	return nil
 }
