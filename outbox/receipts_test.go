@@ -68,3 +68,36 @@ func TestHeldReceiptsObserved(t *testing.T) {
 		t.Errorf("observed %v, want %v", got, want)
 	}
 }
+
+// TestReceiptBeforeResultCountedOnce: when the carrier's receipt moves the message
+// before the relay's own result commits (the receipt was counted when it came), the
+// relay's result leaves the status alone and is not counted again.
+func TestReceiptBeforeResultCountedOnce(t *testing.T) {
+	t.Parallel()
+	st := openSQLite(t)
+	ids := newEnqueuer(st).enqueue(t, outMsg{contact: "visitor-1", text: "hello"})
+	c := &carrier{answer: func(string, int) (int, string) {
+		// The receipt lands while the carrier call is still open.
+		err := st.Update(context.Background(), func(tx store.Tx) error {
+			_, err := tx.ApplyReceipt(store.Receipt{Channel: omnigate.Open, MessageID: ids[0], Status: omnigate.StatusDelivered}, time.Now())
+			return err
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		return http.StatusOK, `{"id":"carrier-msg-2"}`
+	}}
+	srv := startCarrier(t, c)
+	obs := &statuses{got: map[string][]omnigate.MessageStatus{}}
+	startRelay(t, st, srv, "relay-receipt-first", func(cfg *outbox.Config) { cfg.Observer = obs })
+	waitFor(t, "the delivery to be recorded", func() bool {
+		rows, err := st.Outbox(context.Background(), store.OutboxPending, 0, 10)
+		return err == nil && len(rows) == 0 && message(t, st, ids[0]).ProviderMessageID == "carrier-msg-2"
+	})
+	if m := message(t, st, ids[0]); m.Status != omnigate.StatusDelivered {
+		t.Errorf("status = %s, want delivered (the receipt's)", m.Status)
+	}
+	if got := obs.of(ids[0]); len(got) != 0 {
+		t.Errorf("the relay counted %v; the receipt had already moved the message", got)
+	}
+}

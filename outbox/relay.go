@@ -117,6 +117,9 @@ type flight struct {
 	// held lists the statuses of held receipts the store applied with the result (in
 	// the commit that succeeded), for metrics. Only the completer touches it.
 	held []omnigate.MessageStatus
+	// applied reports that the result's own status moved the message (in the commit
+	// that succeeded): a receipt that got there first was counted when it came.
+	applied bool
 }
 
 // New returns a relay; Run starts it.
@@ -409,7 +412,8 @@ func (r *Relay) commit(batch []*flight, giveUp <-chan struct{}) {
 			if f.lost {
 				lost++
 			}
-			f.held = f.held[:0]
+			f.held, f.applied = f.held[:0], false
+			results[i].Applied = func() { f.applied = true }
 			if ev := f.result.ReceiptEvent; ev != nil {
 				// Held receipts applied with the result are transitions too: note them
 				// for the metrics. A failed commit is tried afresh, so the list is too.
@@ -459,7 +463,9 @@ func (r *Relay) observeStatus(f *flight) {
 	if r.cfg.Observer == nil || f.entry.Message == nil || st == "" || st == omnigate.StatusQueued {
 		return
 	}
-	r.cfg.Observer.MessageStatus(*f.entry.Message, st)
+	if f.applied {
+		r.cfg.Observer.MessageStatus(*f.entry.Message, st)
+	}
 	for _, held := range f.held {
 		r.cfg.Observer.MessageStatus(*f.entry.Message, held)
 	}

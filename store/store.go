@@ -195,6 +195,10 @@ type Result struct {
 	// ReceiptEvent builds the platform event for a held receipt (one that overtook this
 	// result) applied with it; nil, or an entry with an empty Kind: none.
 	ReceiptEvent func(status omnigate.MessageStatus, errCode, errMsg string) (NewEntry, error)
+	// Applied, when set, is called in Complete's transaction when Status really moved
+	// the message (a receipt that got there first leaves it where it is). A failed
+	// Complete is tried afresh, so a caller resets what Applied recorded.
+	Applied func()
 }
 
 // OutboxRow is an outbox row as operators see it.

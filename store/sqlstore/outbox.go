@@ -378,6 +378,9 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 	for i, r := range results {
 		if held[i] && r.MessageID != "" && changed[r.MessageID] {
 			evs = append(evs, r.Events...)
+			if r.Applied != nil {
+				r.Applied()
+			}
 		}
 	}
 	if err := t.enqueueAll(evs); err != nil {
