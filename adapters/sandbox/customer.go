@@ -120,6 +120,13 @@ func xUsers(us, contact string) map[string]any {
 // Say posts a direct message from contact to our account us.
 func (x *X) Say(us, contact, text string) (string, error) {
 	id := x.nextID()
+	x.dm(us, contact, id, map[string]any{"text": text})
+	return id, nil
+}
+
+// dm posts the direct message event id from contact to us with data as its
+// message_data.
+func (x *X) dm(us, contact, id string, data map[string]any) {
 	x.post(map[string]any{
 		"for_user_id": us,
 		"direct_message_events": []any{map[string]any{
@@ -127,12 +134,11 @@ func (x *X) Say(us, contact, text string) (string, error) {
 			"message_create": map[string]any{
 				"target":       map[string]string{"recipient_id": us},
 				"sender_id":    contact,
-				"message_data": map[string]any{"text": text},
+				"message_data": data,
 			},
 		}},
 		"users": xUsers(us, contact),
 	})
-	return id, nil
 }
 
 // Typing posts that contact is typing to our account us.

@@ -50,13 +50,7 @@ func servePhoto(w http.ResponseWriter) {
 
 // twilioMedia serves GET /2010-04-01/Accounts/{sid}/Messages/{msid}/Media/{mid}.
 func (t *Twilio) twilioMedia(w http.ResponseWriter, r *http.Request) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || !twilioSecretEqual(user, t.cfg.AccountSID) || !twilioSecretEqual(pass, t.cfg.AuthToken) {
-		twilioError(w, http.StatusUnauthorized, 20003, "Authenticate")
-		return
-	}
-	if r.PathValue("sid") != user {
-		twilioError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+	if !t.authorized(w, r, true) {
 		return
 	}
 	servePhoto(w)
@@ -174,19 +168,8 @@ func (x *X) SayPhoto(us, contact, caption string) (string, error) {
 		return "", errors.New("sandbox x: no base url")
 	}
 	id := x.nextID()
-	x.post(map[string]any{
-		"for_user_id": us,
-		"direct_message_events": []any{map[string]any{
-			"type": "message_create", "id": id, "created_timestamp": strconv.FormatInt(x.cfg.Now().UnixMilli(), 10),
-			"message_create": map[string]any{
-				"target":    map[string]string{"recipient_id": us},
-				"sender_id": contact,
-				"message_data": map[string]any{"text": caption, "attachment": map[string]any{"type": "media", "media": map[string]any{
-					"id_str": id, "type": "photo", "media_url_https": x.cfg.BaseURL + "/1.1/ton/data/dm/" + id + "/" + id + "/photo.png",
-				}}},
-			},
-		}},
-		"users": xUsers(us, contact),
-	})
+	x.dm(us, contact, id, map[string]any{"text": caption, "attachment": map[string]any{"type": "media", "media": map[string]any{
+		"id_str": id, "type": "photo", "media_url_https": x.cfg.BaseURL + "/1.1/ton/data/dm/" + id + "/" + id + "/photo.png",
+	}}})
 	return id, nil
 }

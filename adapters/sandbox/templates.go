@@ -96,9 +96,7 @@ func (m *Meta) messageTemplates(w http.ResponseWriter, r *http.Request) {
 // each content template with its types, variables and WhatsApp approval, paged with
 // meta.next_page_url.
 func (t *Twilio) contentAndApprovals(w http.ResponseWriter, r *http.Request) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || !twilioSecretEqual(user, t.cfg.AccountSID) || !twilioSecretEqual(pass, t.cfg.AuthToken) {
-		twilioError(w, http.StatusUnauthorized, 20003, "Authenticate")
+	if !t.authorized(w, r, false) {
 		return
 	}
 	q := r.URL.Query()
@@ -116,7 +114,7 @@ func (t *Twilio) contentAndApprovals(w http.ResponseWriter, r *http.Request) {
 		}
 		sid := contentSID(start + i)
 		contents = append(contents, map[string]any{
-			"sid": sid, "account_sid": user, "friendly_name": c.name, "language": c.twilioLang,
+			"sid": sid, "account_sid": t.cfg.AccountSID, "friendly_name": c.name, "language": c.twilioLang,
 			"date_created": "2026-01-05T10:00:00Z", "date_updated": "2026-01-06T10:00:00Z",
 			"variables": vars, "types": map[string]any{"twilio/text": map[string]string{"body": c.body}},
 			"url": "https://content.twilio.com/v1/Content/" + sid,

@@ -101,14 +101,24 @@ type twilioMessage struct {
 	URI                 string            `json:"uri"`
 }
 
-func (t *Twilio) createMessage(w http.ResponseWriter, r *http.Request) {
+// authorized checks the request's HTTP basic auth against the account, as Twilio does,
+// and (with account) that the path's account SID is the caller's; it answers the
+// refusal itself.
+func (t *Twilio) authorized(w http.ResponseWriter, r *http.Request, account bool) bool {
 	user, pass, ok := r.BasicAuth()
 	if !ok || !twilioSecretEqual(user, t.cfg.AccountSID) || !twilioSecretEqual(pass, t.cfg.AuthToken) {
 		twilioError(w, http.StatusUnauthorized, 20003, "Authenticate")
-		return
+		return false
 	}
-	if r.PathValue("sid") != user {
+	if account && r.PathValue("sid") != user {
 		twilioError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		return false
+	}
+	return true
+}
+
+func (t *Twilio) createMessage(w http.ResponseWriter, r *http.Request) {
+	if !t.authorized(w, r, true) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
@@ -147,9 +157,9 @@ func (t *Twilio) createMessage(w http.ResponseWriter, r *http.Request) {
 	t.mu.Unlock()
 
 	now := t.now().UTC().Format(time.RFC1123Z)
-	uri := "/2010-04-01/Accounts/" + user + "/Messages/" + sid
+	uri := "/2010-04-01/Accounts/" + t.cfg.AccountSID + "/Messages/" + sid
 	msg := twilioMessage{
-		AccountSID: user, APIVersion: "2010-04-01", Body: text,
+		AccountSID: t.cfg.AccountSID, APIVersion: "2010-04-01", Body: text,
 		DateCreated: now, DateUpdated: now, Direction: "outbound-api",
 		From: from, To: to, NumMedia: strconv.Itoa(len(form["MediaUrl"])), NumSegments: "1",
 		PriceUnit: "USD", SID: sid, Status: "queued",
@@ -162,7 +172,7 @@ func (t *Twilio) createMessage(w http.ResponseWriter, r *http.Request) {
 	if cb := form.Get("StatusCallback"); cb != "" {
 		for _, status := range []string{"sent", "delivered"} {
 			t.post(cb, url.Values{
-				"AccountSid": {user}, "ApiVersion": {"2010-04-01"},
+				"AccountSid": {t.cfg.AccountSID}, "ApiVersion": {"2010-04-01"},
 				"MessageSid": {sid}, "SmsSid": {sid},
 				"MessageStatus": {status}, "SmsStatus": {status},
 				"From": {from}, "To": {to},
@@ -173,7 +183,7 @@ func (t *Twilio) createMessage(w http.ResponseWriter, r *http.Request) {
 		reply := newTwilioSID("SM")
 		// The customer answers: the recipient becomes the sender, prefixes kept.
 		in := url.Values{
-			"AccountSid": {user}, "ApiVersion": {"2010-04-01"},
+			"AccountSid": {t.cfg.AccountSID}, "ApiVersion": {"2010-04-01"},
 			"MessageSid": {reply}, "SmsMessageSid": {reply}, "SmsSid": {reply}, "SmsStatus": {"received"},
 			"From": {to}, "To": {from}, "Body": {ReplyText(form.Get("Body"))},
 			"NumMedia": {"0"}, "NumSegments": {"1"},
