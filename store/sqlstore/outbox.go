@@ -283,21 +283,12 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 		held[i] = n == 1
 	}
 	if len(dones) > 0 {
-		rows, err := t.query(t.db.q.doneIn, jsonArg(dones))
+		ids, err := column[int64](t, t.db.q.doneIn, jsonArg(dones))
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
+		for _, id := range ids {
 			held[doneAt[id]] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
 		}
 	}
 	for i, ok := range held {
@@ -358,21 +349,12 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 	}
 	changed := map[string]bool{}
 	if len(statuses) > 0 {
-		rows, err := t.query(t.db.q.msgResultIn, micros(now), jsonArg(statuses))
+		ids, err := column[string](t, t.db.q.msgResultIn, micros(now), jsonArg(statuses))
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
+		for _, id := range ids {
 			changed[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 	}
 	for i, r := range results {
@@ -470,38 +452,14 @@ func (db *DB) Heartbeat(ctx context.Context, hb store.Heartbeat) (store.Heartbea
 			return err
 		}
 		if len(hb.Extend) > 0 {
-			rows, err := t.query(db.q.extendLeases, micros(hb.LeaseUntil), hb.Owner, db.d.idListArg(hb.Extend))
+			var err error
+			out.Extended, err = column[int64](t, db.q.extendLeases, micros(hb.LeaseUntil), hb.Owner, db.d.idListArg(hb.Extend))
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				out.Extended = append(out.Extended, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
 		}
-		rows, err := t.query(db.q.reapInstances, micros(hb.DeadBefore))
+		dead, err := column[string](t, db.q.reapInstances, micros(hb.DeadBefore))
 		if err != nil {
-			return err
-		}
-		var dead []string
-		for rows.Next() {
-			var owner string
-			if err := rows.Scan(&owner); err != nil {
-				rows.Close()
-				return err
-			}
-			dead = append(dead, owner)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, owner := range dead {

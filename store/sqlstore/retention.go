@@ -54,24 +54,11 @@ func (t *tx) pruneMedia(cut time.Time, limit int) (int, error) {
 // how many conversations and messages went.
 func (t *tx) pruneConversations(cut time.Time, limit int) (int, error) {
 	r := t.db.d.rebind
-	rows, err := t.query(r(`SELECT c.id FROM conversations c WHERE c.last_activity_at < ?
+	ids, err := column[string](t, r(`SELECT c.id FROM conversations c WHERE c.last_activity_at < ?
 		AND NOT EXISTS (SELECT 1 FROM messages m JOIN outbox o ON o.message_id = m.id WHERE m.conversation_id = c.id)
 		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.fifo_key = 'ev:' || c.id AND o.status = 'pending')
 		ORDER BY c.last_activity_at LIMIT ?`), micros(cut), limit)
-	if err != nil {
-		return 0, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
+	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	list := jsonArg(ids)
@@ -141,21 +128,10 @@ func (t *tx) EraseContact(ch omnigate.Channel, address string, now time.Time) (s
 	if cerr != nil && !errors.Is(cerr, store.ErrNotFound) {
 		return out, cerr
 	}
-	rows, err := t.query(r(`SELECT id FROM conversations WHERE channel = ? AND contact_address = ? ORDER BY opened_at, id`),
+	var err error
+	out.Conversations, err = column[string](t, r(`SELECT id FROM conversations WHERE channel = ? AND contact_address = ? ORDER BY opened_at, id`),
 		string(ch), address)
 	if err != nil {
-		return out, err
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return out, err
-		}
-		out.Conversations = append(out.Conversations, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return out, err
 	}
 	if cerr != nil && len(out.Conversations) == 0 {

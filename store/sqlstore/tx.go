@@ -293,6 +293,24 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 	return t.tx.QueryContext(t.ctx, q, args...)
 }
 
+// column runs q and returns its one column, row by row.
+func column[T any](t *tx, q string, args ...any) ([]T, error) {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 func (t *tx) LockKey(k store.ConversationKey) error {
 	return t.db.d.lockKey(t.ctx, t.tx, string(k.Channel)+"|"+k.Address+"|"+k.ContactAddress)
 }
@@ -546,21 +564,8 @@ func (t *tx) OutboundBefore(conversationID string, at time.Time, below omnigate.
 }
 
 func (t *tx) CancelQueued(conversationID, principalID string, now time.Time) ([]string, error) {
-	rows, err := t.query(t.db.q.queuedOfConv, conversationID, principalID, principalID)
+	ids, err := column[string](t, t.db.q.queuedOfConv, conversationID, principalID, principalID)
 	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	var canceled []string
