@@ -24,18 +24,28 @@ func (t *Twilio) Say(contact, to, text string) (string, error) {
 		return "", errors.New("sandbox twilio: no inbound url")
 	}
 	sid := newTwilioSID("SM")
+	t.postInbound(sid, contact, to, text, "text", nil)
+	return sid, nil
+}
+
+// postInbound posts message sid from contact to our number to as Twilio's inbound
+// webhook form, with the media fields (NumMedia, MediaUrlN, ...) when there are any;
+// kind is WhatsApp's MessageType.
+func (t *Twilio) postInbound(sid, contact, to, body, kind string, media url.Values) {
 	in := url.Values{
 		"AccountSid": {t.cfg.AccountSID}, "ApiVersion": {"2010-04-01"},
 		"MessageSid": {sid}, "SmsMessageSid": {sid}, "SmsSid": {sid}, "SmsStatus": {"received"},
-		"From": {contact}, "To": {to}, "Body": {text}, "NumMedia": {"0"}, "NumSegments": {"1"},
+		"From": {contact}, "To": {to}, "Body": {body}, "NumMedia": {"0"}, "NumSegments": {"1"},
+	}
+	for k, v := range media {
+		in[k] = v
 	}
 	if number, ok := strings.CutPrefix(contact, "whatsapp:"); ok {
 		in.Set("ProfileName", "Sandbox Customer")
 		in.Set("WaId", strings.TrimPrefix(number, "+"))
-		in.Set("MessageType", "text")
+		in.Set("MessageType", kind)
 	}
 	t.post(t.cfg.InboundURL, in)
-	return sid, nil
 }
 
 // pageObject is the webhook object of our page or Instagram account id.

@@ -63,19 +63,8 @@ func (t *Twilio) SayPhoto(contact, to, caption string) (string, error) {
 		return "", errors.New("sandbox twilio: no inbound or base url")
 	}
 	sid := newTwilioSID("MM")
-	in := url.Values{
-		"AccountSid": {t.cfg.AccountSID}, "ApiVersion": {"2010-04-01"},
-		"MessageSid": {sid}, "SmsMessageSid": {sid}, "SmsSid": {sid}, "SmsStatus": {"received"},
-		"From": {contact}, "To": {to}, "Body": {caption}, "NumMedia": {"1"}, "NumSegments": {"1"},
-		"MediaContentType0": {"image/png"},
-		"MediaUrl0":         {t.cfg.BaseURL + "/2010-04-01/Accounts/" + t.cfg.AccountSID + "/Messages/" + sid + "/Media/" + newTwilioSID("ME")},
-	}
-	if number, ok := strings.CutPrefix(contact, "whatsapp:"); ok {
-		in.Set("ProfileName", "Sandbox Customer")
-		in.Set("WaId", strings.TrimPrefix(number, "+"))
-		in.Set("MessageType", "image")
-	}
-	t.post(t.cfg.InboundURL, in)
+	t.postInbound(sid, contact, to, caption, "image", url.Values{"NumMedia": {"1"}, "MediaContentType0": {"image/png"},
+		"MediaUrl0": {t.cfg.BaseURL + "/2010-04-01/Accounts/" + t.cfg.AccountSID + "/Messages/" + sid + "/Media/" + newTwilioSID("ME")}})
 	return sid, nil
 }
 
