@@ -2,22 +2,17 @@ package config
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omnigate/omnigate/internal/testfiles"
 )
 
 // FuzzParse feeds YAML documents to the loader: it never panics, a configuration it
 // returns passes Validate, and every refusal is a *ValidationError whose lines name a
 // file, never a secret from the environment.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.yaml"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.yaml") {
 		f.Add(b)
 	}
 	env := func(name string) (string, bool) {

@@ -1,24 +1,18 @@
 package policy_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf16"
 
+	"github.com/omnigate/omnigate/internal/testfiles"
 	"github.com/omnigate/omnigate/policy"
 )
 
 // FuzzParse feeds YAML documents to the policy loader: it never panics, and it returns
 // either a policy or an error, never both or neither.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.yaml"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.yaml") {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -4,22 +4,16 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/meta"
+	"github.com/omnigate/omnigate/internal/testfiles"
 )
 
 func seedJSON(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.json") {
 		f.Add(b)
 	}
 }
@@ -42,12 +36,7 @@ func FuzzParseWebhook(f *testing.F) {
 // FuzzVerify: a header verifies a body exactly when it is "sha256=" and the body's
 // hex MAC (either case), so the signature of one body never passes for another.
 func FuzzVerify(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.json") {
 		f.Add(b, meta.Sign(appSecret, b))
 		f.Add(b, strings.ToUpper(meta.Sign(appSecret, b)))
 		f.Add(b, meta.Sign(appSecret, b[1:]))

@@ -1,23 +1,17 @@
 package open_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/adaptertest"
+	"github.com/omnigate/omnigate/internal/testfiles"
 )
 
 // FuzzParseWebhook feeds signed open-messaging bodies (one message or a batch) to the
 // parser: it never panics, what it accepts can be stored, and a body signed with
 // another integration's secret is refused.
 func FuzzParseWebhook(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.json") {
 		f.Add(b)
 	}
 	a := newAdapter(f, "http://127.0.0.1:1", nil)

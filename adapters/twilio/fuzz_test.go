@@ -4,24 +4,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/adaptertest"
+	"github.com/omnigate/omnigate/internal/testfiles"
 )
 
 // FuzzParseWebhook feeds form bodies, correctly signed, to both webhook paths: the
 // parser never panics, what it accepts can be stored, and the same body signed for
 // another body is refused as a bad signature.
 func FuzzParseWebhook(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.form"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.form") {
 		f.Add(b, false)
 		f.Add(b, true)
 	}

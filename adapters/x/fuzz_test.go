@@ -5,22 +5,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/omnigate/omnigate/adapters/adaptertest"
 	"github.com/omnigate/omnigate/adapters/x"
+	"github.com/omnigate/omnigate/internal/testfiles"
 )
 
 func seedJSON(f *testing.F, extra ...any) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.json") {
 		f.Add(append([]any{b}, extra...)...)
 	}
 }
@@ -71,12 +65,7 @@ func FuzzCRC(f *testing.F) {
 // FuzzVerify: a header verifies a body exactly when it is "sha256=" and the body's
 // base64 MAC.
 func FuzzVerify(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range testfiles.Files(f, "*.json") {
 		f.Add(b, x.Sign(secret, b))
 		f.Add(b, x.Sign(secret, b[1:]))
 	}
