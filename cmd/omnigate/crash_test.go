@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -219,44 +218,15 @@ func TestCrashLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 
-	const secret = "s3cret"
-	const apiKey = "crash-test-key"
+	const secret, apiKey = clusterOpenSecret, clusterAgentKey
 	carrier := newOpenCarrier(secret)
 	carrierSrv := httptest.NewServer(carrier)
 	t.Cleanup(carrierSrv.Close)
 
 	addr := freePort(t)
 	base := "http://" + addr
-	sum := sha256.Sum256([]byte(apiKey))
-	cfg := fmt.Sprintf(`listen: %q
-store: "sqlite://./omnigate.db"
-sandbox: false
-allow_private_destinations: true # the fake carrier is on loopback
-queues:
-  - id: support
-    name: Support
-    addresses: {open: web-widget}
-principals:
-  - id: agent
-    key_sha256: %q
-    permissions: [conversation:message:create]
-    queues: [support]
-    default_queue: support
-providers:
-  open:
-    integrations:
-      web-widget: {outbound_url: %q, secret: %q}
-relay:
-  lease: 3s
-  initial_backoff: 50ms
-  max_backoff: 500ms
-shutdown_timeout: 5s
-log: {level: warn}
-`, addr, hex.EncodeToString(sum[:]), carrierSrv.URL+"/hook", secret)
 	cfgPath := filepath.Join(dir, "omnigate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeOpenConfig(t, cfgPath, addr, "sqlite://./omnigate.db", carrierSrv.URL+"/hook", "{lease: 3s, initial_backoff: 50ms, max_backoff: 500ms}")
 	logPath := filepath.Join(dir, "omnigate.log")
 	t.Cleanup(func() {
 		if t.Failed() {
