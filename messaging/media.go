@@ -159,15 +159,12 @@ func (s *Service) Media(ctx context.Context, p omnigate.Principal, id string) (M
 	if err != nil {
 		return MediaStream{}, err
 	}
-	c, err := s.cfg.Store.Conversation(ctx, ref.ConversationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return MediaStream{}, notFound
-	}
-	if err != nil {
+	if _, err := s.visible(ctx, p, ref.ConversationID); err != nil {
+		var refusal *Error
+		if errors.As(err, &refusal) && refusal.Kind == KindNotFound {
+			return MediaStream{}, notFound
+		}
 		return MediaStream{}, err
-	}
-	if !p.MemberOf(c.QueueID) && !p.Can(omnigate.PermAdmin) && !p.Can(omnigate.PermAssign) {
-		return MediaStream{}, notFound
 	}
 	locator := ref.Locator
 	if ref.Ephemeral {
