@@ -67,11 +67,7 @@ func (s *Service) wantProfiles(msgs []omnigate.Message) {
 			continue
 		}
 		if len(p.next) >= profileMemory {
-			for old, t := range p.next {
-				if now.After(t) {
-					delete(p.next, old)
-				}
-			}
+			p.sweep(now)
 		}
 		select {
 		case p.queue <- k:
@@ -79,6 +75,24 @@ func (s *Service) wantProfiles(msgs []omnigate.Message) {
 		default:
 		}
 		p.mu.Unlock()
+	}
+}
+
+// sweep forgets the contacts whose wait is over and, if that is not enough, any others
+// down to nine tenths of profileMemory, so that a full map is swept once per
+// profileMemory/10 new contacts rather than on every message. A contact forgotten early
+// is only looked up again sooner. p.mu is held.
+func (p *profiles) sweep(now time.Time) {
+	for k, t := range p.next {
+		if now.After(t) {
+			delete(p.next, k)
+		}
+	}
+	for k := range p.next {
+		if len(p.next) < profileMemory*9/10 {
+			break
+		}
+		delete(p.next, k)
 	}
 }
 
