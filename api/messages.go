@@ -55,7 +55,7 @@ func decodeSend(w http.ResponseWriter, r *http.Request) (messaging.SendRequest, 
 }
 
 // resultBody is one recipient's answer.
-func resultBody(req messaging.SendRequest, r messaging.Result) (int, map[string]any) {
+func resultBody(r messaging.Result) (int, map[string]any) {
 	if r.Err != nil {
 		status, code := httpError(r.Err)
 		e := errorBody(code, r.Err.Message, r.Err.Details)
@@ -78,13 +78,13 @@ func resultBody(req messaging.SendRequest, r messaging.Result) (int, map[string]
 // list (200: each result stands on its own, and a conflict for one fails no other).
 func response(req messaging.SendRequest, results []messaging.Result) messaging.Answer {
 	if !req.To.List && len(results) == 1 {
-		code, body := resultBody(req, results[0])
+		code, body := resultBody(results[0])
 		b, _ := json.Marshal(body)
 		return messaging.Answer{Code: code, Body: b}
 	}
 	out := make([]map[string]any, 0, len(results))
 	for _, r := range results {
-		_, body := resultBody(req, r)
+		_, body := resultBody(r)
 		out = append(out, body)
 	}
 	b, _ := json.Marshal(map[string]any{"results": out})
