@@ -1,8 +1,6 @@
 package config
 
 import (
-	"maps"
-	"slices"
 	"time"
 )
 
@@ -37,21 +35,5 @@ func (v *validator) retention() {
 	if r.MessageBodies != 0 && r.Conversations != 0 && r.Conversations < r.MessageBodies {
 		v.add("retention.conversations", "is shorter than retention.message_bodies (%s): conversations would go before their bodies; "+
 			"make it at least as long", r.MessageBodies)
-	}
-}
-
-func (v *validator) templates() {
-	m := v.c.Providers.Meta
-	if m == nil {
-		return
-	}
-	for _, k := range slices.Sorted(maps.Keys(m.WhatsAppBusinessAccountIDs)) {
-		p := keyPath("providers.meta.whatsapp_business_account_ids", k)
-		if msg := checkE164(k); msg != "" {
-			v.add(p, "key %s", msg)
-		}
-		if !digits.MatchString(m.WhatsAppBusinessAccountIDs[k]) {
-			v.add(p, "must be a WhatsApp Business Account id (digits only)")
-		}
 	}
 }

@@ -414,15 +414,7 @@ func (v *validator) providers() {
 			v.required(p, m.PageTokens[k])
 			v.headerToken(p, m.PageTokens[k])
 		}
-		for _, k := range slices.Sorted(maps.Keys(m.WhatsAppPhoneNumberIDs)) {
-			p := keyPath("providers.meta.whatsapp_phone_number_ids", k)
-			if msg := checkE164(k); msg != "" {
-				v.add(p, "key %s", msg)
-			}
-			if !digits.MatchString(m.WhatsAppPhoneNumberIDs[k]) {
-				v.add(p, "must be a WhatsApp Cloud API phone number id (digits only)")
-			}
-		}
+		v.numberIDs("providers.meta.whatsapp_phone_number_ids", m.WhatsAppPhoneNumberIDs, "a WhatsApp Cloud API phone number id")
 	}
 	if m := pr.Meta; m != nil {
 		v.headerToken("providers.meta.whatsapp_token", m.WhatsAppToken)
@@ -577,5 +569,26 @@ func (v *validator) relay() {
 	}
 	if r.InitialBackoff > 0 && r.MaxBackoff > 0 && r.MaxBackoff < r.InitialBackoff {
 		v.add("relay.max_backoff", "must not be shorter than relay.initial_backoff (%s)", r.InitialBackoff)
+	}
+}
+
+// templates checks the WhatsApp Business Account of each number whose templates are
+// synced.
+func (v *validator) templates() {
+	if m := v.c.Providers.Meta; m != nil {
+		v.numberIDs("providers.meta.whatsapp_business_account_ids", m.WhatsAppBusinessAccountIDs, "a WhatsApp Business Account id")
+	}
+}
+
+// numberIDs checks a map from our E.164 numbers to a carrier's numeric ids (what).
+func (v *validator) numberIDs(path string, ids map[string]string, what string) {
+	for _, k := range slices.Sorted(maps.Keys(ids)) {
+		p := keyPath(path, k)
+		if msg := checkE164(k); msg != "" {
+			v.add(p, "key %s", msg)
+		}
+		if !digits.MatchString(ids[k]) {
+			v.add(p, "must be %s (digits only)", what)
+		}
 	}
 }
