@@ -80,12 +80,12 @@ func TestStoryLinkNeverOnDisk(t *testing.T) {
 	}
 	// Expired: refused, never served from a copy.
 	h.clk.Set(at.Add(24*time.Hour + time.Second))
-	before := len(h.graph.requests())
+	before := len(carrierCalls(h.graph))
 	code, _, body := h.getMedia(t, annKey, h.url+"/v1/media/"+mediaID)
 	var out obj
 	json.Unmarshal(body, &out)
 	wantError(t, "expired story media", code, out, http.StatusGone, "media_expired")
-	if len(h.graph.requests()) != before {
+	if len(carrierCalls(h.graph)) != before {
 		t.Errorf("an expired story was fetched from the CDN")
 	}
 
