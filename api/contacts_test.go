@@ -24,7 +24,7 @@ func TestContactSearchLimitedToQueues(t *testing.T) {
 			{"+14155550111", "Bea Billing", "billing"},
 			{"+14155550122", "Cy Nobody", ""},
 		} {
-			if err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: c.contact, Name: c.name}, now); err != nil {
+			if _, err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: c.contact, Name: c.name}, now); err != nil {
 				return err
 			}
 			if c.queue == "" {

@@ -167,10 +167,7 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	if err := tx.LockKey(k); err != nil {
 		return nil, stored, err
 	}
-	if err := tx.UpsertContact(omnigate.Contact{Channel: ev.Channel, Address: ev.ContactAddress, Name: ev.ContactName}, now); err != nil {
-		return nil, stored, err
-	}
-	contact, err := tx.Contact(ev.Channel, ev.ContactAddress)
+	contact, err := tx.UpsertContact(omnigate.Contact{Channel: ev.Channel, Address: ev.ContactAddress, Name: ev.ContactName}, now)
 	if err != nil {
 		return nil, stored, err
 	}

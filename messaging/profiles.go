@@ -136,7 +136,7 @@ func (s *Service) lookUpProfile(ctx context.Context, k profileKey) time.Duration
 		return ProfileRefresh
 	}
 	err = s.cfg.Store.Update(ctx, func(tx store.Tx) error {
-		if err := tx.UpsertContact(omnigate.Contact{Channel: k.ch, Address: k.contact, Name: name}, s.cfg.Now().UTC()); err != nil {
+		if _, err := tx.UpsertContact(omnigate.Contact{Channel: k.ch, Address: k.contact, Name: name}, s.cfg.Now().UTC()); err != nil {
 			return err
 		}
 		c, err := tx.LatestConversation(store.ConversationKey{Channel: k.ch, Address: k.ours, ContactAddress: k.contact})

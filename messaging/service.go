@@ -341,7 +341,7 @@ func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules
 		return res, nil, nil
 	}
 
-	if err := tx.UpsertContact(omnigate.Contact{Channel: k.Channel, Address: k.ContactAddress}, now); err != nil {
+	if _, err := tx.UpsertContact(omnigate.Contact{Channel: k.Channel, Address: k.ContactAddress}, now); err != nil {
 		return res, nil, err
 	}
 	change := ""

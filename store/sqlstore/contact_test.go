@@ -12,9 +12,10 @@ import (
 	"github.com/omnigate/omnigate/store/sqlstore"
 )
 
-// TestContactOptOutsOneStatement checks the joined read of a contact and its opt-outs:
-// every opt-out in address order, none for a contact without any, not found for an
-// address that only has opt-outs.
+// TestContactOptOutsOneStatement checks the joined read of a contact and its opt-outs,
+// and the same returned by the upsert: every opt-out in address order, none for a
+// contact without any, the stored name kept when an upsert brings none, not found for
+// an address that only has opt-outs.
 func TestContactOptOutsOneStatement(t *testing.T) {
 	for name, open := range map[string]func(testing.TB) *sqlstore.DB{"sqlite": func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }, "postgres": OpenPostgres} {
 		t.Run(name, func(t *testing.T) {
@@ -30,10 +31,26 @@ func TestContactOptOutsOneStatement(t *testing.T) {
 				if err := tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: "+15558880000", OurAddress: "+15550001111", OptedOut: true, Now: now}); err != nil {
 					return err
 				}
-				if err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+15557770000", Name: "Ann"}, now); err != nil {
+				ann, err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+15557770000", Name: "Ann"}, now)
+				if err != nil {
 					return err
 				}
-				return tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+15556660000", Name: "Bo"}, now)
+				if want := []string{"+15550001111", "+15550002222", "+15550003333"}; ann.Name != "Ann" || !slices.Equal(ann.OptedOut, want) {
+					t.Errorf("upserted = %+v, want Ann opted out of %v", ann, want)
+				}
+				bo, err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+15556660000", Name: "Bo"}, now)
+				if err != nil {
+					return err
+				}
+				// A later upsert without a name keeps the stored one and returns it.
+				bo, err = tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+15556660000"}, now)
+				if err != nil {
+					return err
+				}
+				if bo.Name != "Bo" || bo.OptedOut != nil || bo.UpdatedAt.UnixMicro() != now.UnixMicro() {
+					t.Errorf("upserted = %+v, want Bo with no opt-outs, updated at %v", bo, now)
+				}
+				return nil
 			})
 			if err != nil {
 				t.Fatal(err)

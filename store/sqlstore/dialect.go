@@ -53,6 +53,8 @@ type dialect interface {
 	lockKeys(ctx context.Context, tx *sql.Tx, keys []string) error
 	// claimSetup runs in the claim's transaction before the claim ("" for none).
 	claimSetup() string
+	// jsonArray aggregates expr over a query's rows into a JSON array, "[]" for none.
+	jsonArray(expr string) string
 }
 
 // col is a column of a records row set.
@@ -232,6 +234,12 @@ func joinIDs(open string, ids []int64, end string) string {
 }
 
 func (sqliteDialect) claimSetup() string { return "" }
+
+func (sqliteDialect) jsonArray(expr string) string { return "json_group_array(" + expr + ")" }
+
+func (postgresDialect) jsonArray(expr string) string {
+	return "coalesce(json_agg(" + expr + "), '[]')::text"
+}
 
 // claimSetup keeps the claim on the due index: PostgreSQL's estimate of the FIFO-head
 // filter is far too selective, so it otherwise reads every due row of a backlog into

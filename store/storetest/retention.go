@@ -200,7 +200,7 @@ func testEraseContact(t *testing.T, s store.Store) {
 	in.Direction, in.From, in.To = omnigate.Inbound, ann, "+15550001111"
 	err := s.Update(ctx(), func(tx store.Tx) error {
 		for _, c := range []omnigate.Contact{{Channel: omnigate.SMS, Address: ann, Name: "Ann Smith"}, {Channel: omnigate.SMS, Address: bob, Name: "Bob"}} {
-			if err := tx.UpsertContact(c, t0); err != nil {
+			if _, err := tx.UpsertContact(c, t0); err != nil {
 				return err
 			}
 		}

@@ -416,12 +416,12 @@ func testContacts(t *testing.T, s store.Store) {
 			{Channel: omnigate.SMS, Address: "+14155550199", Name: "Bob"},
 			{Channel: omnigate.Instagram, Address: "6655443322", Name: ""},
 		} {
-			if err := tx.UpsertContact(c, t0); err != nil {
+			if _, err := tx.UpsertContact(c, t0); err != nil {
 				return err
 			}
 		}
 		// An update without a name keeps the stored one.
-		if err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+14155550100"}, t0); err != nil {
+		if _, err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: "+14155550100"}, t0); err != nil {
 			return err
 		}
 		return tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: "+14155550100", OurAddress: "+15550001111", OptedOut: true, Now: t0})
