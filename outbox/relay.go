@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -416,9 +417,12 @@ func (r *Relay) commit(batch []*flight, giveUp <-chan struct{}) {
 			results[i].Applied = func() { f.applied = true }
 			if ev := f.result.ReceiptEvent; ev != nil {
 				// Held receipts applied with the result are transitions too: note them
-				// for the metrics. A failed commit is tried afresh, so the list is too.
+				// for the metrics. A failed commit is tried afresh, so the list is too;
+				// the store may also run the transaction again, so a status is noted once.
 				results[i].ReceiptEvent = func(st omnigate.MessageStatus, code, msg string) (store.NewEntry, error) {
-					f.held = append(f.held, st)
+					if !slices.Contains(f.held, st) {
+						f.held = append(f.held, st)
+					}
 					return ev(st, code, msg)
 				}
 			}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"receipt and Complete race: the highest status wins, nothing is left held", testReceiptCompleteRace},
 		{"two receipts race: the highest status wins", testReceiptsRace},
 		{"a cancelled caller in a group commit fails alone", testCancelledCallerFailsAlone},
+		{"a failing caller in a group commit fails alone", testFailingCallerFailsAlone},
 		{"heartbeats extend leases in flight", testHeartbeatExtends},
 		{"a dead instance's leases are released by the living", testReapDeadInstance},
 		{"paced rows get distinct slots across concurrent claims", testPacingSlots},
@@ -674,6 +675,23 @@ func testReceiptsRace(t *testing.T, s store.Store) {
 }
 
 func testCancelledCallerFailsAlone(t *testing.T, s store.Store) {
+	oneCallerFails(t, s, "g", func(cancel func()) error {
+		cancel() // this caller gives up half-way through its writes
+		return nil
+	}, context.Canceled)
+}
+
+// errRefused is a caller's own error, returned after it wrote.
+var errRefused = errors.New("refused after writing")
+
+func testFailingCallerFailsAlone(t *testing.T, s store.Store) {
+	oneCallerFails(t, s, "f", func(func()) error { return errRefused }, errRefused)
+}
+
+// oneCallerFails folds ten callers into one group commit, caller 3 of which writes and
+// then fails as fail says (given its context's cancel): its writes must be gone and its
+// error (want) returned, and every other caller must commit.
+func oneCallerFails(t *testing.T, s store.Store, prefix string, fail func(cancel func()) error, want error) {
 	// Hold the writer so that the next calls are folded into one group commit.
 	release := make(chan struct{})
 	holding := make(chan struct{})
@@ -702,13 +720,16 @@ func testCancelledCallerFailsAlone(t *testing.T, s store.Store) {
 			c, cancel := context.WithCancel(ctx())
 			defer cancel()
 			errs[i] = s.Update(c, func(tx store.Tx) error {
-				if i == 3 {
-					cancel() // this caller gives up half-way through its writes
-				}
-				if err := tx.InsertConversation(conv(fmt.Sprintf("g%02d", i))); err != nil {
+				if err := tx.InsertConversation(conv(fmt.Sprintf("%s%02d", prefix, i))); err != nil {
 					return err
 				}
-				return tx.InsertMessage(msg(fmt.Sprintf("g%02d-m", i), fmt.Sprintf("g%02d", i), t0))
+				if err := tx.InsertMessage(msg(fmt.Sprintf("%s%02d-m", prefix, i), fmt.Sprintf("%s%02d", prefix, i), t0)); err != nil {
+					return err
+				}
+				if i == 3 {
+					return fail(cancel)
+				}
+				return nil
 			})
 		}()
 	}
@@ -719,10 +740,11 @@ func testCancelledCallerFailsAlone(t *testing.T, s store.Store) {
 		t.Fatalf("blocker: %v", err)
 	}
 	for i, err := range errs {
-		_, gerr := s.Conversation(ctx(), fmt.Sprintf("g%02d", i))
+		_, gerr := s.Conversation(ctx(), fmt.Sprintf("%s%02d", prefix, i))
 		if i == 3 {
-			if !errors.Is(err, context.Canceled) || !errors.Is(gerr, store.ErrNotFound) {
-				t.Errorf("cancelled caller: err %v, row %v: want context.Canceled and nothing written", err, gerr)
+			_, merr := s.Message(ctx(), fmt.Sprintf("%s%02d-m", prefix, i))
+			if !errors.Is(err, want) || !errors.Is(gerr, store.ErrNotFound) || !errors.Is(merr, store.ErrNotFound) {
+				t.Errorf("failing caller: err %v, rows %v, %v: want %v and nothing written", err, gerr, merr, want)
 			}
 			continue
 		}
