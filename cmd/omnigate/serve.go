@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -466,6 +467,7 @@ func (d *daemon) run(ctx context.Context) error {
 
 func serve(cfg *config.Config) error {
 	log := newLogger(cfg.Log)
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	stopDebug, err := startDebug(log)
@@ -485,4 +487,18 @@ func serve(cfg *config.Config) error {
 		}
 	}()
 	return d.run(ctx)
+}
+
+// tuneGC lets the heap grow to three times the live data between collections instead of
+// twice (GOGC=200): under load the collector took about a twentieth of the daemon's CPU,
+// and the heap is small (tens of MB), so the trade is cheap. A soft limit of 120 MiB
+// keeps the heap below the memory target whatever the load. GOGC and GOMEMLIMIT in the
+// environment still win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(120 << 20)
+	}
 }
