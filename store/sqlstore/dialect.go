@@ -55,6 +55,9 @@ type dialect interface {
 	claimSetup() string
 	// jsonArray aggregates expr over a query's rows into a JSON array, "[]" for none.
 	jsonArray(expr string) string
+	// rolledBack reports whether a commit's error says for certain that nothing was
+	// written (an error of unknown outcome, a lost connection, is not).
+	rolledBack(err error) bool
 }
 
 // col is a column of a records row set.
@@ -236,6 +239,12 @@ func joinIDs(open string, ids []int64, end string) string {
 func (sqliteDialect) claimSetup() string { return "" }
 
 func (sqliteDialect) jsonArray(expr string) string { return "json_group_array(" + expr + ")" }
+
+// SQLite's commit error is never taken for a certain rollback: the callers hear it.
+func (sqliteDialect) rolledBack(error) bool { return false }
+
+// PostgreSQL answers COMMIT of a transaction in which a statement failed with ROLLBACK.
+func (postgresDialect) rolledBack(err error) bool { return errors.Is(err, pgx.ErrTxCommitRollback) }
 
 func (postgresDialect) jsonArray(expr string) string {
 	return "coalesce(json_agg(" + expr + "), '[]')::text"

@@ -433,23 +433,24 @@ func (db *DB) drain() {
 	}
 }
 
-// commitBatch runs a batch of Update calls in one transaction: on SQLite first without
-// savepoints (commitWhole), since callers almost never fail, and with a savepoint per
-// caller only when one did.
+// commitBatch runs a batch of Update calls in one transaction: first without savepoints
+// (commitWhole), since callers almost never fail, and with a savepoint per caller only
+// when one did.
 func (db *DB) commitBatch(batch []*pending) {
-	if db.d.groupCommit() && db.commitWhole(batch) {
+	if db.commitWhole(batch) {
 		return
 	}
 	db.commitSavepoints(batch)
 }
 
 // commitWhole runs a batch of Update calls in one transaction with no savepoint per
-// caller: two statements less per caller on SQLite's one writer, and no copy of every
-// page a caller first touches into the savepoint journal. When a caller fails (its
-// function's error, or its context ended while its writes ran) the whole transaction
-// is rolled back and commitWhole reports false, having answered nobody: the batch is
-// then run again with savepoints, which is why Update documents that fn may run more
-// than once.
+// caller: two statements less per caller (on SQLite's one writer; on PostgreSQL two
+// round trips, and no subtransactions, whose cache overflows past 64 in a transaction).
+// When a caller fails (its function's error, or its context ended while its writes
+// ran), or PostgreSQL turns the commit into a rollback (a failed statement whose error
+// a caller swallowed), the transaction is rolled back and commitWhole reports false,
+// having answered nobody: the batch is then run again with savepoints, which is why
+// Update documents that fn may run more than once.
 func (db *DB) commitWhole(batch []*pending) bool {
 	ctx := context.Background()
 	sqlTx, err := db.w.BeginTx(ctx, db.d.txOptions())
@@ -471,7 +472,17 @@ func (db *DB) commitWhole(batch []*pending) bool {
 		}
 		enqueued = enqueued || t.enqueued
 	}
+	if enqueued {
+		// One NOTIFY for the batch, delivered to other instances at commit.
+		if err := db.d.notifyInTx(ctx, sqlTx); err != nil {
+			sqlTx.Rollback()
+			return false
+		}
+	}
 	if err := sqlTx.Commit(); err != nil {
+		if db.d.rolledBack(err) {
+			return false // nothing was written: the savepoint path sorts the callers out
+		}
 		for _, p := range batch {
 			p.done <- fmt.Errorf("store: commit: %w", err)
 		}

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"two receipts race: the highest status wins", testReceiptsRace},
 		{"a cancelled caller in a group commit fails alone", testCancelledCallerFailsAlone},
 		{"a failing caller in a group commit fails alone", testFailingCallerFailsAlone},
+		{"a swallowed statement error spares the group commit", testSwallowedErrorSparesNeighbours},
 		{"heartbeats extend leases in flight", testHeartbeatExtends},
 		{"a dead instance's leases are released by the living", testReapDeadInstance},
 		{"paced rows get distinct slots across concurrent claims", testPacingSlots},
@@ -675,7 +676,7 @@ func testReceiptsRace(t *testing.T, s store.Store) {
 }
 
 func testCancelledCallerFailsAlone(t *testing.T, s store.Store) {
-	oneCallerFails(t, s, "g", func(cancel func()) error {
+	oneCallerFails(t, s, "g", func(_ store.Tx, cancel func()) error {
 		cancel() // this caller gives up half-way through its writes
 		return nil
 	}, context.Canceled)
@@ -685,13 +686,26 @@ func testCancelledCallerFailsAlone(t *testing.T, s store.Store) {
 var errRefused = errors.New("refused after writing")
 
 func testFailingCallerFailsAlone(t *testing.T, s store.Store) {
-	oneCallerFails(t, s, "f", func(func()) error { return errRefused }, errRefused)
+	oneCallerFails(t, s, "f", func(store.Tx, func()) error { return errRefused }, errRefused)
+}
+
+// testSwallowedErrorSparesNeighbours: a caller whose statement failed but who returned
+// nil all the same (PostgreSQL has then aborted the transaction) must not cost the
+// other callers of its group commit their writes.
+func testSwallowedErrorSparesNeighbours(t *testing.T, s store.Store) {
+	oneCallerFails(t, s, "w", func(tx store.Tx, _ func()) error {
+		if err := tx.InsertConversation(conv("w03")); err == nil {
+			t.Error("inserting a conversation twice succeeded")
+		}
+		return nil
+	}, nil)
 }
 
 // oneCallerFails folds ten callers into one group commit, caller 3 of which writes and
-// then fails as fail says (given its context's cancel): its writes must be gone and its
-// error (want) returned, and every other caller must commit.
-func oneCallerFails(t *testing.T, s store.Store, prefix string, fail func(cancel func()) error, want error) {
+// then fails as fail says (given its transaction and its context's cancel): its writes
+// must be gone and its error (want) returned, and every other caller must commit. With
+// want nil, caller 3 may either fail with nothing written or succeed with its writes.
+func oneCallerFails(t *testing.T, s store.Store, prefix string, fail func(tx store.Tx, cancel func()) error, want error) {
 	// Hold the writer so that the next calls are folded into one group commit.
 	release := make(chan struct{})
 	holding := make(chan struct{})
@@ -727,7 +741,7 @@ func oneCallerFails(t *testing.T, s store.Store, prefix string, fail func(cancel
 					return err
 				}
 				if i == 3 {
-					return fail(cancel)
+					return fail(tx, cancel)
 				}
 				return nil
 			})
@@ -743,7 +757,13 @@ func oneCallerFails(t *testing.T, s store.Store, prefix string, fail func(cancel
 		_, gerr := s.Conversation(ctx(), fmt.Sprintf("%s%02d", prefix, i))
 		if i == 3 {
 			_, merr := s.Message(ctx(), fmt.Sprintf("%s%02d-m", prefix, i))
-			if !errors.Is(err, want) || !errors.Is(gerr, store.ErrNotFound) || !errors.Is(merr, store.ErrNotFound) {
+			if want == nil && err == nil {
+				if gerr != nil || merr != nil {
+					t.Errorf("caller 3 succeeded but its rows are missing: %v, %v", gerr, merr)
+				}
+				continue
+			}
+			if (want != nil && !errors.Is(err, want)) || err == nil || !errors.Is(gerr, store.ErrNotFound) || !errors.Is(merr, store.ErrNotFound) {
 				t.Errorf("failing caller: err %v, rows %v, %v: want %v and nothing written", err, gerr, merr, want)
 			}
 			continue

@@ -1,0 +1,22 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/omnigate/omnigate/store"
+)
+
+// CommitBatch runs fns as one group-commit batch, in order, and returns each call's
+// error: tests choose a batch's make-up, which concurrent Update calls cannot.
+func (db *DB) CommitBatch(fns ...func(store.Tx) error) []error {
+	batch := make([]*pending, len(fns))
+	for i, fn := range fns {
+		batch[i] = &pending{ctx: context.Background(), fn: fn, done: make(chan error, 1)}
+	}
+	db.commitBatch(batch)
+	errs := make([]error, len(fns))
+	for i, p := range batch {
+		errs[i] = <-p.done
+	}
+	return errs
+}
