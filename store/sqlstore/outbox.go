@@ -210,6 +210,11 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 		for i := range errs {
 			errs[i] = nil
 		}
+		if q := db.d.relaySetup(); q != "" {
+			if _, err := t.exec(q); err != nil {
+				return err
+			}
+		}
 		// Carrier-id locks first, in one order, so that two instances' batches cannot
 		// deadlock on them.
 		var keys []string
@@ -442,6 +447,11 @@ func (db *DB) Heartbeat(ctx context.Context, hb store.Heartbeat) (store.Heartbea
 	err := db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		out = store.HeartbeatResult{}
+		if q := db.d.relaySetup(); q != "" {
+			if _, err := t.exec(q); err != nil {
+				return err
+			}
+		}
 		res, err := t.exec(db.q.beat, micros(hb.Now), hb.Owner)
 		if err != nil {
 			return err
