@@ -63,20 +63,20 @@ func (db *DB) ClaimDue(ctx context.Context, c store.Claim) (store.Claimed, error
 		if err != nil {
 			return err
 		}
-		var sending []string
+		var sending []mid
 		for i := range now {
 			e := &now[i]
 			if e.Message == nil {
 				continue
 			}
-			sending = append(sending, e.MessageID)
+			sending = append(sending, mid{e.MessageID})
 			if e.Message.Status == omnigate.StatusQueued {
 				e.Message.Status = omnigate.StatusSending
 			}
 			e.Message.Attempts++
 		}
 		if len(sending) > 0 {
-			if _, err := t.exec(db.q.markSendingIn, micros(c.Now), jsonArg(sending)); err != nil {
+			if _, err := t.exec(db.q.markSendingIn, append([]any{micros(c.Now)}, db.d.recordArgs(sending)...)...); err != nil {
 				return err
 			}
 		}
@@ -88,21 +88,26 @@ func (db *DB) ClaimDue(ctx context.Context, c store.Claim) (store.Claimed, error
 	return out, err
 }
 
+// mid is a records row of one message id.
+type mid struct {
+	MID string `json:"mid"`
+}
+
 // loadClaimed reads the message and conversation of every claimed delivery in one
 // statement.
 func (t *tx) loadClaimed(es []store.Entry) error {
-	var ids []string
+	var ids []mid
 	at := map[string]int{}
 	for i, e := range es {
 		if e.Kind == store.KindDeliver && e.MessageID != "" {
-			ids = append(ids, e.MessageID)
+			ids = append(ids, mid{e.MessageID})
 			at[e.MessageID] = i
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := t.query(t.db.q.claimedMsgsIn, jsonArg(ids))
+	rows, err := t.query(t.db.q.claimedMsgsIn, t.db.d.recordArgs(ids)...)
 	if err != nil {
 		return err
 	}
@@ -288,7 +293,7 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 		held[i] = n == 1
 	}
 	if len(dones) > 0 {
-		ids, err := column[int64](t, t.db.q.doneIn, jsonArg(dones))
+		ids, err := column[int64](t, t.db.q.doneIn, t.db.d.recordArgs(dones)...)
 		if err != nil {
 			return nil, err
 		}
@@ -354,7 +359,7 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 	}
 	changed := map[string]bool{}
 	if len(statuses) > 0 {
-		ids, err := column[string](t, t.db.q.msgResultIn, micros(now), jsonArg(statuses))
+		ids, err := column[string](t, t.db.q.msgResultIn, append([]any{micros(now)}, t.db.d.recordArgs(statuses)...)...)
 		if err != nil {
 			return err
 		}
@@ -376,11 +381,11 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 	if len(pids) == 0 {
 		return nil
 	}
-	if _, err := t.exec(t.db.q.setProviderIn, jsonArg(pids)); err != nil {
+	if _, err := t.exec(t.db.q.setProviderIn, t.db.d.recordArgs(pids)...); err != nil {
 		return err
 	}
 	// Receipts that overtook these results: rare, so applied one by one.
-	rows, err := t.query(t.db.q.heldIn, jsonArg(lookups))
+	rows, err := t.query(t.db.q.heldIn, t.db.d.recordArgs(lookups)...)
 	if err != nil {
 		return err
 	}
