@@ -311,13 +311,16 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 
 // completeMessages applies the held results to their messages: the status only while
 // the message is still in the relay's hands, the carrier's id, the receipts held for
-// that id, and the platform events of each change, in that order.
+// that id, and the platform events of each change, in that order. The carrier's id
+// rides on the status update; only a message whose status stays (a receipt got there
+// first) has it set by a statement of its own.
 func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time) error {
 	type status struct {
 		MID    string `json:"mid"`
 		Status string `json:"status"`
 		Code   string `json:"code"`
 		Msg    string `json:"msg"`
+		PID    string `json:"pid"`
 	}
 	type pid struct {
 		MID string `json:"mid"`
@@ -350,10 +353,9 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 				return err
 			}
 		default:
-			statuses = append(statuses, status{r.MessageID, string(r.Status), r.ErrorCode, r.ErrorMessage})
+			statuses = append(statuses, status{r.MessageID, string(r.Status), r.ErrorCode, r.ErrorMessage, r.ProviderMessageID})
 		}
 		if r.ProviderMessageID != "" {
-			pids = append(pids, pid{r.MessageID, r.ProviderMessageID})
 			lookups = append(lookups, chpid{string(r.Channel), r.ProviderMessageID})
 		}
 	}
@@ -378,11 +380,18 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 	if err := t.enqueueAll(evs); err != nil {
 		return err
 	}
-	if len(pids) == 0 {
+	if len(lookups) == 0 {
 		return nil
 	}
-	if _, err := t.exec(t.db.q.setProviderIn, t.db.d.recordArgs(pids)...); err != nil {
-		return err
+	for i, r := range results {
+		if held[i] && r.MessageID != "" && r.ProviderMessageID != "" && !changed[r.MessageID] {
+			pids = append(pids, pid{r.MessageID, r.ProviderMessageID})
+		}
+	}
+	if len(pids) > 0 {
+		if _, err := t.exec(t.db.q.setProviderIn, t.db.d.recordArgs(pids)...); err != nil {
+			return err
+		}
 	}
 	// Receipts that overtook these results: rare, so applied one by one.
 	rows, err := t.query(t.db.q.heldIn, t.db.d.recordArgs(lookups)...)

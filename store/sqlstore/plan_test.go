@@ -44,7 +44,7 @@ func TestPostgresRelayPlansUseKeys(t *testing.T) {
 		Token string `json:"token"`
 	}
 	var mids []mid
-	var statuses []struct{ MID, Status, Code, Msg string }
+	var statuses []struct{ MID, Status, Code, Msg, PID string }
 	var pids []struct{ MID, PID string }
 	for i := int64(1); i <= 30; i++ {
 		dones = append(dones, struct {
@@ -53,7 +53,7 @@ func TestPostgresRelayPlansUseKeys(t *testing.T) {
 		}{i * 500, "tok"})
 		m := fmt.Sprintf("m%d", i*500)
 		mids = append(mids, mid{m})
-		statuses = append(statuses, struct{ MID, Status, Code, Msg string }{m, "sent", "", ""})
+		statuses = append(statuses, struct{ MID, Status, Code, Msg, PID string }{m, "sent", "", "", "SM" + m})
 		pids = append(pids, struct{ MID, PID string }{m, "SM" + m})
 	}
 	d := db.d

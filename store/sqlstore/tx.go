@@ -144,9 +144,11 @@ func buildQueries(d dialect) queries {
 		doneIn: r(`DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE (o.id, o.lease_token) IN
 			(SELECT r.eid, r.token FROM ` + d.records("r", col{"eid", "bigint"}, col{"token", "text"}) + `) ORDER BY o.id` + d.rowLock() + `) RETURNING id`),
 		// The relay moves only a message still in its hands: a receipt that got there
-		// first (sent, delivered, read, failed) is the carrier's word and stands.
-		msgResultIn: r(`UPDATE messages SET status = r.status, error_code = r.code, error_message = r.msg, updated_at = ?
-			FROM ` + d.records("r", col{"mid", "text"}, col{"status", "text"}, col{"code", "text"}, col{"msg", "text"}) + `
+		// first (sent, delivered, read, failed) is the carrier's word and stands. The
+		// carrier's id ("" for none) is recorded in the same row version.
+		msgResultIn: r(`UPDATE messages SET status = r.status, error_code = r.code, error_message = r.msg, updated_at = ?,
+			provider_message_id = CASE WHEN messages.provider_message_id = '' THEN r.pid ELSE messages.provider_message_id END
+			FROM ` + d.records("r", col{"mid", "text"}, col{"status", "text"}, col{"code", "text"}, col{"msg", "text"}, col{"pid", "text"}) + `
 			WHERE messages.id = r.mid AND messages.status IN ('queued', 'sending') RETURNING id`),
 		setProviderIn: r(`UPDATE messages SET provider_message_id = r.pid
 			FROM ` + d.records("r", col{"mid", "text"}, col{"pid", "text"}) + `
