@@ -52,8 +52,10 @@ type dialect interface {
 	// columns in the same order (their json tags the column names).
 	records(alias string, cols ...col) string
 	recordArgs(rows any) []any
-	// lockKeys takes lockKey's lock for every key, in the order given, in one statement.
-	lockKeys(ctx context.Context, tx *sql.Tx, keys []string) error
+	// completeBegin opens a Complete's transaction in one statement: relaySetup's
+	// settings, lockKey's lock for every key in the order given, and when notify the
+	// notification of the rows the batch enqueues.
+	completeBegin(ctx context.Context, tx *sql.Tx, keys []string, notify bool) error
 	// claimSetup runs in the claim's transaction before the claim ("" for none).
 	claimSetup() string
 	// relaySetup runs first in a Complete's or a Heartbeat's transaction ("" for none).
@@ -259,7 +261,7 @@ func (postgresDialect) claimSetup() string {
 
 func (postgresDialect) relaySetup() string { return "SELECT " + customPlans }
 
-func (sqliteDialect) lockKeys(context.Context, *sql.Tx, []string) error {
+func (sqliteDialect) completeBegin(context.Context, *sql.Tx, []string, bool) error {
 	return nil // write transactions are already serial
 }
 
@@ -318,15 +320,23 @@ func (postgresDialect) recordArgs(rows any) []any {
 	return out
 }
 
-func (postgresDialect) lockKeys(ctx context.Context, tx *sql.Tx, keys []string) error {
-	if len(keys) == 0 {
-		return nil
+// completeBegin saves a Complete up to two round trips: the setting, the carrier-id
+// locks and the NOTIFY were three statements.
+func (postgresDialect) completeBegin(ctx context.Context, tx *sql.Tx, keys []string, notify bool) error {
+	q := "SELECT " + customPlans
+	var args []any
+	if len(keys) > 0 {
+		arg, err := json.Marshal(keys)
+		if err != nil {
+			return err
+		}
+		// The function scan yields the keys in array order, so the locks are taken in it.
+		q += ", (SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM jsonb_array_elements_text($1::jsonb) AS k)"
+		args = append(args, string(arg))
 	}
-	arg, err := json.Marshal(keys)
-	if err != nil {
-		return err
+	if notify {
+		q += ", pg_notify('" + notifyChannel + "', '')"
 	}
-	// The function scan yields the keys in array order, so the locks are taken in it.
-	_, err = tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM jsonb_array_elements_text($1::jsonb) AS k", string(arg))
+	_, err := tx.ExecContext(ctx, q, args...)
 	return err
 }

@@ -206,8 +206,8 @@ func (t *tx) pace(c store.Claim, es []store.Entry, slots []int64) ([]store.Entry
 }
 
 // Complete implements store.Store. The hot path is set-based: one statement removes
-// every delivered row, one records the messages' statuses, one their carrier ids, one
-// looks for held receipts and one enqueues the status events, whatever the batch size.
+// every delivered row, one records the messages' statuses and carrier ids, one looks
+// for held receipts and one enqueues the status events, whatever the batch size.
 func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Time) ([]error, error) {
 	errs := make([]error, len(results))
 	err := db.own(ctx, func(stx store.Tx) error {
@@ -215,14 +215,10 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 		for i := range errs {
 			errs[i] = nil
 		}
-		if q := db.d.relaySetup(); q != "" {
-			if _, err := t.exec(q); err != nil {
-				return err
-			}
-		}
 		// Carrier-id locks first, in one order, so that two instances' batches cannot
 		// deadlock on them.
 		var keys []string
+		events := false
 		for _, r := range results {
 			if r.MessageID != "" && r.ProviderMessageID != "" {
 				if r.Channel == "" {
@@ -230,11 +226,16 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 				}
 				keys = append(keys, "pid|"+string(r.Channel)+"|"+r.ProviderMessageID)
 			}
+			events = events || len(r.Events) > 0
 		}
 		slices.Sort(keys)
-		if err := db.d.lockKeys(t.ctx, t.tx, slices.Compact(keys)); err != nil {
+		// Other instances hear of the events up front; a batch whose statuses all
+		// stay (no event enqueued) only wakes them for nothing.
+		notify := events && !t.notified && !t.batched
+		if err := db.d.completeBegin(t.ctx, t.tx, slices.Compact(keys), notify); err != nil {
 			return err
 		}
+		t.notified = t.notified || notify
 		held, err := t.completeOutbox(results, errs)
 		if err != nil {
 			return err
