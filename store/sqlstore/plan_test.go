@@ -10,8 +10,8 @@ import (
 	"github.com/omnigate/omnigate/store/storetest"
 )
 
-// TestPostgresRelayPlansUseKeys checks that the relay's set-based statements look a
-// batch up by key in a backlog of thousands, as PostgreSQL plans them in the relay's own
+// TestPostgresRelayPlansUseKeys checks that the relay's set-based statements (and the
+// heartbeat's) look a batch up by key in a backlog of thousands, as PostgreSQL plans them in the relay's own
 // transactions: never analysed, as in a fresh database, where a batch sent as one JSON
 // parameter was planned as a scan of every message or every pending outbox row.
 func TestPostgresRelayPlansUseKeys(t *testing.T) {
@@ -44,6 +44,7 @@ func TestPostgresRelayPlansUseKeys(t *testing.T) {
 		Token string `json:"token"`
 	}
 	var mids []mid
+	var ids []int64
 	var statuses []struct{ MID, Status, Code, Msg, PID string }
 	var pids []struct{ MID, PID string }
 	for i := int64(1); i <= 30; i++ {
@@ -51,6 +52,7 @@ func TestPostgresRelayPlansUseKeys(t *testing.T) {
 			EID   int64  `json:"eid"`
 			Token string `json:"token"`
 		}{i * 500, "tok"})
+		ids = append(ids, i*500)
 		m := fmt.Sprintf("m%d", i*500)
 		mids = append(mids, mid{m})
 		statuses = append(statuses, struct{ MID, Status, Code, Msg, PID string }{m, "sent", "", "", "SM" + m})
@@ -66,6 +68,7 @@ func TestPostgresRelayPlansUseKeys(t *testing.T) {
 		{"mark sending", db.q.markSendingIn, append([]any{int64(1)}, d.recordArgs(mids)...)},
 		{"message results", db.q.msgResultIn, append([]any{int64(1)}, d.recordArgs(statuses)...)},
 		{"carrier ids", db.q.setProviderIn, d.recordArgs(pids)},
+		{"extend leases", db.q.extendLeases, []any{int64(3), "me", d.idListArg(ids)}},
 	}
 	err = db.own(ctx, func(stx store.Tx) error {
 		tx := stx.(*tx)
