@@ -63,20 +63,20 @@ func (db *DB) ClaimDue(ctx context.Context, c store.Claim) (store.Claimed, error
 		if err != nil {
 			return err
 		}
-		var sending []string
+		var sending []mid
 		for i := range now {
 			e := &now[i]
 			if e.Message == nil {
 				continue
 			}
-			sending = append(sending, e.MessageID)
+			sending = append(sending, mid{e.MessageID})
 			if e.Message.Status == omnigate.StatusQueued {
 				e.Message.Status = omnigate.StatusSending
 			}
 			e.Message.Attempts++
 		}
 		if len(sending) > 0 {
-			if _, err := t.exec(db.q.markSendingIn, micros(c.Now), jsonArg(sending)); err != nil {
+			if _, err := t.exec(db.q.markSendingIn, append([]any{micros(c.Now)}, db.d.recordArgs(sending)...)...); err != nil {
 				return err
 			}
 		}
@@ -88,21 +88,26 @@ func (db *DB) ClaimDue(ctx context.Context, c store.Claim) (store.Claimed, error
 	return out, err
 }
 
+// mid is a records row of one message id.
+type mid struct {
+	MID string `json:"mid"`
+}
+
 // loadClaimed reads the message and conversation of every claimed delivery in one
 // statement.
 func (t *tx) loadClaimed(es []store.Entry) error {
-	var ids []string
+	var ids []mid
 	at := map[string]int{}
 	for i, e := range es {
 		if e.Kind == store.KindDeliver && e.MessageID != "" {
-			ids = append(ids, e.MessageID)
+			ids = append(ids, mid{e.MessageID})
 			at[e.MessageID] = i
 		}
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := t.query(t.db.q.claimedMsgsIn, jsonArg(ids))
+	rows, err := t.query(t.db.q.claimedMsgsIn, t.db.d.recordArgs(ids)...)
 	if err != nil {
 		return err
 	}
@@ -201,8 +206,8 @@ func (t *tx) pace(c store.Claim, es []store.Entry, slots []int64) ([]store.Entry
 }
 
 // Complete implements store.Store. The hot path is set-based: one statement removes
-// every delivered row, one records the messages' statuses, one their carrier ids, one
-// looks for held receipts and one enqueues the status events, whatever the batch size.
+// every delivered row, one records the messages' statuses and carrier ids, one looks
+// for held receipts and one enqueues the status events, whatever the batch size.
 func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Time) ([]error, error) {
 	errs := make([]error, len(results))
 	err := db.own(ctx, func(stx store.Tx) error {
@@ -213,6 +218,7 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 		// Carrier-id locks first, in one order, so that two instances' batches cannot
 		// deadlock on them.
 		var keys []string
+		events := false
 		for _, r := range results {
 			if r.MessageID != "" && r.ProviderMessageID != "" {
 				if r.Channel == "" {
@@ -220,11 +226,16 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 				}
 				keys = append(keys, "pid|"+string(r.Channel)+"|"+r.ProviderMessageID)
 			}
+			events = events || len(r.Events) > 0
 		}
 		slices.Sort(keys)
-		if err := db.d.lockKeys(t.ctx, t.tx, slices.Compact(keys)); err != nil {
+		// Other instances hear of the events up front; a batch whose statuses all
+		// stay (no event enqueued) only wakes them for nothing.
+		notify := events && !t.notified && !t.batched
+		if err := db.d.completeBegin(t.ctx, t.tx, slices.Compact(keys), notify); err != nil {
 			return err
 		}
+		t.notified = t.notified || notify
 		held, err := t.completeOutbox(results, errs)
 		if err != nil {
 			return err
@@ -283,7 +294,7 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 		held[i] = n == 1
 	}
 	if len(dones) > 0 {
-		ids, err := column[int64](t, t.db.q.doneIn, jsonArg(dones))
+		ids, err := column[int64](t, t.db.q.doneIn, t.db.d.recordArgs(dones)...)
 		if err != nil {
 			return nil, err
 		}
@@ -301,13 +312,16 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 
 // completeMessages applies the held results to their messages: the status only while
 // the message is still in the relay's hands, the carrier's id, the receipts held for
-// that id, and the platform events of each change, in that order.
+// that id, and the platform events of each change, in that order. The carrier's id
+// rides on the status update; only a message whose status stays (a receipt got there
+// first) has it set by a statement of its own.
 func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time) error {
 	type status struct {
 		MID    string `json:"mid"`
 		Status string `json:"status"`
 		Code   string `json:"code"`
 		Msg    string `json:"msg"`
+		PID    string `json:"pid"`
 	}
 	type pid struct {
 		MID string `json:"mid"`
@@ -340,16 +354,15 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 				return err
 			}
 		default:
-			statuses = append(statuses, status{r.MessageID, string(r.Status), r.ErrorCode, r.ErrorMessage})
+			statuses = append(statuses, status{r.MessageID, string(r.Status), r.ErrorCode, r.ErrorMessage, r.ProviderMessageID})
 		}
 		if r.ProviderMessageID != "" {
-			pids = append(pids, pid{r.MessageID, r.ProviderMessageID})
 			lookups = append(lookups, chpid{string(r.Channel), r.ProviderMessageID})
 		}
 	}
 	changed := map[string]bool{}
 	if len(statuses) > 0 {
-		ids, err := column[string](t, t.db.q.msgResultIn, micros(now), jsonArg(statuses))
+		ids, err := column[string](t, t.db.q.msgResultIn, append([]any{micros(now)}, t.db.d.recordArgs(statuses)...)...)
 		if err != nil {
 			return err
 		}
@@ -368,14 +381,21 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 	if err := t.enqueueAll(evs); err != nil {
 		return err
 	}
-	if len(pids) == 0 {
+	if len(lookups) == 0 {
 		return nil
 	}
-	if _, err := t.exec(t.db.q.setProviderIn, jsonArg(pids)); err != nil {
-		return err
+	for i, r := range results {
+		if held[i] && r.MessageID != "" && r.ProviderMessageID != "" && !changed[r.MessageID] {
+			pids = append(pids, pid{r.MessageID, r.ProviderMessageID})
+		}
+	}
+	if len(pids) > 0 {
+		if _, err := t.exec(t.db.q.setProviderIn, t.db.d.recordArgs(pids)...); err != nil {
+			return err
+		}
 	}
 	// Receipts that overtook these results: rare, so applied one by one.
-	rows, err := t.query(t.db.q.heldIn, jsonArg(lookups))
+	rows, err := t.query(t.db.q.heldIn, t.db.d.recordArgs(lookups)...)
 	if err != nil {
 		return err
 	}
@@ -442,6 +462,11 @@ func (db *DB) Heartbeat(ctx context.Context, hb store.Heartbeat) (store.Heartbea
 	err := db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		out = store.HeartbeatResult{}
+		if q := db.d.relaySetup(); q != "" {
+			if _, err := t.exec(q); err != nil {
+				return err
+			}
+		}
 		res, err := t.exec(db.q.beat, micros(hb.Now), hb.Owner)
 		if err != nil {
 			return err

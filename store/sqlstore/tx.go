@@ -137,16 +137,21 @@ func buildQueries(d dialect) queries {
 			AND o.id = (SELECT MIN(p.id) FROM outbox p WHERE p.fifo_key = o.fifo_key AND p.status = 'pending')
 			ORDER BY o.due_at LIMIT 1`),
 		claimedMsgsIn: r(`SELECT ` + prefixed("m.", msgCols) + `, ` + prefixed("c.", convCols) + `
-			FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN (` + d.textList() + `)`),
+			FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id IN (SELECT r.mid FROM ` + d.records("r", col{"mid", "text"}) + `)`),
 		markSendingIn: r(`UPDATE messages SET status = CASE WHEN status = 'queued' THEN 'sending' ELSE status END,
-			attempts = attempts + 1, updated_at = ? WHERE id IN (` + d.textList() + `)`),
-		// Rows are locked in id order, as a heartbeat locks them (see extendLeases).
-		doneIn: r(`DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'pending' AND (o.id, o.lease_token) IN
+			attempts = attempts + 1, updated_at = ? WHERE id IN (SELECT r.mid FROM ` + d.records("r", col{"mid", "text"}) + `)`),
+		// Rows are locked in id order, as a heartbeat locks them (see extendLeases). A
+		// lease token is only ever held by a pending row (a dead letter's is cleared),
+		// and testing the status too let PostgreSQL read every pending row through
+		// outbox_due's predicate instead of looking the batch up by id.
+		doneIn: r(`DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE (o.id, o.lease_token) IN
 			(SELECT r.eid, r.token FROM ` + d.records("r", col{"eid", "bigint"}, col{"token", "text"}) + `) ORDER BY o.id` + d.rowLock() + `) RETURNING id`),
 		// The relay moves only a message still in its hands: a receipt that got there
-		// first (sent, delivered, read, failed) is the carrier's word and stands.
-		msgResultIn: r(`UPDATE messages SET status = r.status, error_code = r.code, error_message = r.msg, updated_at = ?
-			FROM ` + d.records("r", col{"mid", "text"}, col{"status", "text"}, col{"code", "text"}, col{"msg", "text"}) + `
+		// first (sent, delivered, read, failed) is the carrier's word and stands. The
+		// carrier's id ("" for none) is recorded in the same row version.
+		msgResultIn: r(`UPDATE messages SET status = r.status, error_code = r.code, error_message = r.msg, updated_at = ?,
+			provider_message_id = CASE WHEN messages.provider_message_id = '' THEN r.pid ELSE messages.provider_message_id END
+			FROM ` + d.records("r", col{"mid", "text"}, col{"status", "text"}, col{"code", "text"}, col{"msg", "text"}, col{"pid", "text"}) + `
 			WHERE messages.id = r.mid AND messages.status IN ('queued', 'sending') RETURNING id`),
 		setProviderIn: r(`UPDATE messages SET provider_message_id = r.pid
 			FROM ` + d.records("r", col{"mid", "text"}, col{"pid", "text"}) + `

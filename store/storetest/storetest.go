@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"contact aliases", testContactAliases},
 		{"a receipt that overtakes the commit is applied", testHeldReceipt},
 		{"a receipt before Complete keeps its status and Complete's event is dropped", testReceiptBeforeComplete},
+		{"Complete records the carrier id whether or not the status moves", testCarrierIDWithStatus},
 		{"receipt and Complete race: the highest status wins, nothing is left held", testReceiptCompleteRace},
 		{"two receipts race: the highest status wins", testReceiptsRace},
 		{"a cancelled caller in a group commit fails alone", testCancelledCallerFailsAlone},
@@ -583,6 +584,40 @@ func sentResult(e store.Entry, pid string) store.Result {
 		ReceiptEvent: func(st omnigate.MessageStatus, _, _ string) (store.NewEntry, error) {
 			return event(string(st)), nil
 		}}
+}
+
+func testCarrierIDWithStatus(t *testing.T, s store.Store) {
+	seed(t, s, "a", 1)
+	seed(t, s, "b", 1)
+	es, _ := claim(t, s, "w", t0, time.Minute, 2)
+	if len(es) != 2 {
+		t.Fatalf("claimed %d, want 2", len(es))
+	}
+	// a's failure reaches us by our own id before the relay commits "sent": its status
+	// stays, its carrier id is still recorded. b's moves to sent with its id.
+	if out := receipt(t, s, store.Receipt{Channel: omnigate.SMS, MessageID: "a-m000", Status: omnigate.StatusFailed, ErrorCode: "30008"}); !out.Changed {
+		t.Fatalf("receipt: %+v", out)
+	}
+	var rs []store.Result
+	for _, e := range es {
+		rs = append(rs, sentResult(e, "SM-"+e.MessageID))
+	}
+	errs, err := s.Complete(ctx(), rs, t0)
+	if err != nil || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("complete: %v %v", err, errs)
+	}
+	for id, want := range map[string]omnigate.MessageStatus{"a-m000": omnigate.StatusFailed, "b-m000": omnigate.StatusSent} {
+		m, err := s.Message(ctx(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != want || m.ProviderMessageID != "SM-"+id {
+			t.Errorf("%s: %s %q, want %s %q", id, m.Status, m.ProviderMessageID, want, "SM-"+id)
+		}
+	}
+	if evs := statusEvents(t, s, t0); !slices.Equal(evs, []string{"sent"}) {
+		t.Errorf("events = %q, want one sent (b's)", evs)
+	}
 }
 
 func testReceiptBeforeComplete(t *testing.T, s store.Store) {
