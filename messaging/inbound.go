@@ -215,8 +215,10 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	if err := tx.InsertMessage(m); err != nil {
 		return nil, stored, err
 	}
+	// The conversation's change and the message: both events in one statement.
+	var rows []store.NewEntry
 	if change != "" {
-		if err := s.event(tx, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
+		if rows, err = s.addEvent(rows, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
 			return nil, stored, err
 		}
 	}
@@ -227,7 +229,10 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 		exp := at.Add(rules.StoryMediaTTL)
 		data.MediaExpiresAt = &exp
 	}
-	if err := s.event(tx, events.TypeMessageInbound, conv.ID, data, now); err != nil {
+	if rows, err = s.addEvent(rows, events.TypeMessageInbound, conv.ID, data, now); err != nil {
+		return nil, stored, err
+	}
+	if err := tx.Enqueue(rows...); err != nil {
 		return nil, stored, err
 	}
 	if ev.Channel == omnigate.SMS || ev.Channel == omnigate.WhatsApp {

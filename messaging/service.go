@@ -275,15 +275,11 @@ func (s *Service) send(ctx context.Context, req send, dryRun bool, finish func(t
 
 func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules, k store.ConversationKey, now time.Time) (Result, []omnigate.Message, error) {
 	res := Result{To: k.ContactAddress, Queue: req.queue.ID, Channel: req.channel}
-	latest, err := tx.LatestConversation(k)
-	hasLatest := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	rc, err := tx.Recipient(k)
+	if err != nil {
 		return res, nil, err
 	}
-	contact, err := tx.Contact(k.Channel, k.ContactAddress)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return res, nil, err
-	}
+	latest, hasLatest, contact := rc.Latest, rc.HasLatest, rc.Contact
 	facts := policy.Facts{OptedOut: slices.Contains(contact.OptedOut, k.Address)}
 	if hasLatest {
 		// The reply window and cap follow the contact, not the thread: a new
@@ -381,23 +377,25 @@ func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules
 	if err != nil {
 		return res, nil, err
 	}
+	// Parts are enqueued in order on the conversation's FIFO key: each waits for the one
+	// before it. The deliveries and the event go in one statement.
+	rows := make([]store.NewEntry, 0, len(msgs)+1)
 	for _, m := range msgs {
-		// Parts are enqueued in order on the conversation's FIFO key: each waits for
-		// the one before it.
 		if err := tx.InsertMessage(m); err != nil {
 			return res, nil, err
 		}
-		if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now}); err != nil {
-			return res, nil, err
-		}
+		rows = append(rows, store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now})
 		if len(msgs) > 1 {
 			res.Parts = append(res.Parts, m.ID)
 		}
 	}
 	if change != "" {
-		if err := s.event(tx, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
+		if rows, err = s.addEvent(rows, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
 			return res, nil, err
 		}
+	}
+	if err := tx.Enqueue(rows...); err != nil {
+		return res, nil, err
 	}
 	res.MessageID, res.ConversationID, res.Status = msgs[0].ID, conv.ID, string(msgs[0].Status)
 	return res, msgs, nil
@@ -412,12 +410,22 @@ func deniedResult(res Result, d policy.Decision) Result {
 
 // event writes a platform event in tx when events are on.
 func (s *Service) event(tx store.Tx, typ, conversationID string, data any, now time.Time) error {
-	if !s.cfg.Events {
-		return nil
-	}
-	e, err := events.Entry(typ, conversationID, data, now)
+	rows, err := s.addEvent(nil, typ, conversationID, data, now)
 	if err != nil {
 		return err
 	}
-	return tx.Enqueue(e)
+	return tx.Enqueue(rows...)
+}
+
+// addEvent appends a platform event's outbox row to rows when events are on, for a
+// caller that enqueues several rows in one statement.
+func (s *Service) addEvent(rows []store.NewEntry, typ, conversationID string, data any, now time.Time) ([]store.NewEntry, error) {
+	if !s.cfg.Events {
+		return rows, nil
+	}
+	e, err := events.Entry(typ, conversationID, data, now)
+	if err != nil {
+		return rows, err
+	}
+	return append(rows, e), nil
 }

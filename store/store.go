@@ -296,6 +296,11 @@ type Tx interface {
 	// Errors: only the database's.
 	LockKey(k ConversationKey) error
 
+	// Recipient reads what a send to k decides on, in one statement: the contact with
+	// its opt-outs (ContactKnown false and a zero Contact when there is no contact row;
+	// its opt-outs are read all the same) and k's latest conversation (HasLatest false
+	// when there is none). Errors: only the database's.
+	Recipient(k ConversationKey) (Recipient, error)
 	// Contact returns the contact on ch at address. Errors: ErrNotFound.
 	Contact(ch omnigate.Channel, address string) (omnigate.Contact, error)
 	// UpsertContact records the contact (a non-empty name replaces the stored one) and
@@ -358,8 +363,9 @@ type Tx interface {
 	// Errors: only the database's.
 	CancelQueued(conversationID, principalID string, now time.Time) ([]string, error)
 
-	// Enqueue inserts an outbox row. Errors: only the database's.
-	Enqueue(e NewEntry) error
+	// Enqueue inserts outbox rows, in the order given (ids ascend with it, so rows of one
+	// FIFO key keep that order). Errors: only the database's.
+	Enqueue(es ...NewEntry) error
 	// InsertMedia records an inbound attachment's reference. Errors: only the database's.
 	InsertMedia(m MediaRef) error
 
@@ -386,6 +392,14 @@ type Tx interface {
 	// and threading hold), and wrap-up notes; queued outbound messages are canceled.
 	// Opt-outs stay. ErrNotFound when the store knows nothing of the contact.
 	EraseContact(ch omnigate.Channel, address string, now time.Time) (Erasure, error)
+}
+
+// Recipient is what Tx.Recipient reads.
+type Recipient struct {
+	Contact      omnigate.Contact
+	ContactKnown bool
+	Latest       omnigate.Conversation
+	HasLatest    bool
 }
 
 // Store is omnigate's durable state. Any method may also return the database's own

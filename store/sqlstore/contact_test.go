@@ -81,3 +81,66 @@ func TestContactOptOutsOneStatement(t *testing.T) {
 		})
 	}
 }
+
+// TestRecipientOneStatement checks the combined read a send decides on against the
+// separate reads: the contact with its opt-outs, and the latest conversation with
+// every field; zeros and the flags off when either is missing.
+func TestRecipientOneStatement(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *sqlstore.DB{"sqlite": func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }, "postgres": OpenPostgres} {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			k := store.ConversationKey{Channel: omnigate.SMS, Address: "+15550001111", ContactAddress: "+15557770000"}
+			err := db.Update(context.Background(), func(tx store.Tx) error {
+				r, err := tx.Recipient(k)
+				if err != nil {
+					return err
+				}
+				if r.ContactKnown || r.HasLatest || r.Contact.Name != "" || r.Contact.OptedOut != nil || r.Latest.ID != "" {
+					t.Errorf("nothing stored: recipient = %+v, want zeros", r)
+				}
+				// Opted out, with no contact row yet: the opt-out is still read.
+				if err := tx.SetOptOut(store.OptOut{Channel: omnigate.SMS, ContactAddress: k.ContactAddress, OurAddress: k.Address, OptedOut: true, Now: now}); err != nil {
+					return err
+				}
+				if r, err = tx.Recipient(k); err != nil || r.ContactKnown || !slices.Equal(r.Contact.OptedOut, []string{k.Address}) {
+					t.Errorf("opt-out only: recipient = %+v, %v", r, err)
+				}
+				if _, err := tx.UpsertContact(omnigate.Contact{Channel: omnigate.SMS, Address: k.ContactAddress, Name: "Ann"}, now); err != nil {
+					return err
+				}
+				for i, id := range []string{"conv-old", "conv-new"} {
+					c := omnigate.Conversation{ID: id, Channel: omnigate.SMS, QueueID: "support", Address: k.Address,
+						ContactAddress: k.ContactAddress, ContactName: "Ann", State: omnigate.StateAssigned, AssignedTo: "agent-ann",
+						OpenedAt: now, LastInboundAt: now.Add(-time.Minute), LastActivityAt: now.Add(time.Duration(i) * time.Second),
+						RepliesSinceInbound: 2 + i, WrapupCode: "w", WrapupNotes: "n"}
+					if err := tx.InsertConversation(c); err != nil {
+						return err
+					}
+				}
+				r, err = tx.Recipient(k)
+				if err != nil {
+					return err
+				}
+				c, err := tx.Contact(k.Channel, k.ContactAddress)
+				if err != nil {
+					return err
+				}
+				latest, err := tx.LatestConversation(k)
+				if err != nil {
+					return err
+				}
+				if !r.ContactKnown || r.Contact.Name != c.Name || !r.Contact.UpdatedAt.Equal(c.UpdatedAt) || !slices.Equal(r.Contact.OptedOut, c.OptedOut) {
+					t.Errorf("contact = %+v, want %+v", r.Contact, c)
+				}
+				if !r.HasLatest || r.Latest != latest || r.Latest.ID != "conv-new" {
+					t.Errorf("latest = %+v, want %+v", r.Latest, latest)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/omnigate/omnigate"
@@ -378,7 +377,7 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 			}
 		}
 	}
-	if err := t.enqueueAll(evs); err != nil {
+	if err := t.Enqueue(evs...); err != nil {
 		return err
 	}
 	if len(lookups) == 0 {
@@ -420,38 +419,6 @@ func (t *tx) completeMessages(results []store.Result, held []bool, now time.Time
 		if _, err := t.recordProviderID(m, r.ProviderMessageID, now, r.ReceiptEvent); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// enqueueAll inserts outbox rows in one statement.
-func (t *tx) enqueueAll(es []store.NewEntry) error {
-	if len(es) == 0 {
-		return nil
-	}
-	if len(es) == 1 {
-		return t.Enqueue(es[0])
-	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO outbox (kind, fifo_key, message_id, payload, due_at, created_at) VALUES ")
-	args := make([]any, 0, 6*len(es))
-	for i, e := range es {
-		if e.DueAt.IsZero() {
-			return errors.New("store: enqueue: zero due time")
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
-		args = append(args, e.Kind, e.FIFOKey, e.MessageID, e.Payload, micros(e.DueAt), micros(e.DueAt))
-	}
-	if _, err := t.tx.ExecContext(t.ctx, t.db.d.rebind(b.String()), args...); err != nil {
-		return err
-	}
-	t.enqueued = true
-	if !t.notified && !t.batched {
-		t.notified = true
-		return t.db.d.notifyInTx(t.ctx, t.tx)
 	}
 	return nil
 }

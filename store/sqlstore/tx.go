@@ -16,19 +16,19 @@ import (
 
 // queries holds the statements rebound for the dialect once, at open.
 type queries struct {
-	contact, upsertContact, optOut, optIn                                   string
-	latestConv, conv, insertConv, updateConv                                string
-	insertMsg, msg, msgByProvider, setStatus, setStatusErr, markDeleted     string
-	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg string
-	holdReceipt, heldReceipts, dropReceipts                                 string
-	enqueue, seen, idem, idemBegin, idemFinish, idemDrop                    string
-	claim, reserveSlot, reschedule                                          string
-	completeRetry, completeDead, msgRequeue                                 string
-	release, releaseAll, dropInstance, dropInstances, beat, register        string
-	extendLeases, reapInstances                                             string
-	nextDue, outboxList, retryDead, retryDeadMsg, statsPending              string
-	statsDead, statsOldest, convMsgs, convsOfContact, contacts, queueStat   string
-	pruneSeen, pruneIdem, pruneReceipts                                     string
+	contact, upsertContact, optOut, optIn                                    string
+	latestConv, conv, insertConv, updateConv, recipient                      string
+	insertMsg, msg, msgByProvider, setStatus, setStatusErr, markDeleted      string
+	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg  string
+	holdReceipt, heldReceipts, dropReceipts                                  string
+	enqueue, enqueue2, enqueue3, seen, idem, idemBegin, idemFinish, idemDrop string
+	claim, reserveSlot, reschedule                                           string
+	completeRetry, completeDead, msgRequeue                                  string
+	release, releaseAll, dropInstance, dropInstances, beat, register         string
+	extendLeases, reapInstances                                              string
+	nextDue, outboxList, retryDead, retryDeadMsg, statsPending               string
+	statsDead, statsOldest, convMsgs, convsOfContact, contacts, queueStat    string
+	pruneSeen, pruneIdem, pruneReceipts                                      string
 	// Set-based statements of the relay's hot path: one statement for a whole batch.
 	claimedMsgsIn, markSendingIn, doneIn, msgResultIn, setProviderIn, heldIn string
 }
@@ -68,6 +68,15 @@ func buildQueries(d dialect) queries {
 
 		latestConv: r(`SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND address = ? AND contact_address = ?
 			ORDER BY last_activity_at DESC, opened_at DESC LIMIT 1`),
+		// The contact, its opt-outs and the latest conversation in one statement: one
+		// row whatever exists, every missing value made a zero.
+		recipient: r(`SELECT CASE WHEN c.address IS NULL THEN 0 ELSE 1 END, COALESCE(c.name, ''), COALESCE(c.updated_at, 0),
+			(SELECT ` + d.jsonArray("our_address") + ` FROM opt_outs WHERE channel = ? AND contact_address = ?),
+			CASE WHEN l.id IS NULL THEN 0 ELSE 1 END, ` + zeroed("l", convCols) + `
+			FROM (SELECT 1 AS one) x
+			LEFT JOIN contacts c ON c.channel = ? AND c.address = ?
+			LEFT JOIN (SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND address = ? AND contact_address = ?
+				ORDER BY last_activity_at DESC, opened_at DESC LIMIT 1) l ON 1 = 1`),
 		conv:       r(`SELECT ` + convCols + ` FROM conversations WHERE id = ?`),
 		insertConv: r(`INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		updateConv: r(`UPDATE conversations SET queue_id = ?, contact_name = ?, state = ?, assigned_to = ?,
@@ -92,7 +101,9 @@ func buildQueries(d dialect) queries {
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, provider_message_id, status) DO NOTHING`),
 		heldReceipts: r(`SELECT status, error_code, error_message FROM early_receipts WHERE channel = ? AND provider_message_id = ?`),
 		dropReceipts: r(`DELETE FROM early_receipts WHERE channel = ? AND provider_message_id = ?`),
-		enqueue:      r(`INSERT INTO outbox (kind, fifo_key, message_id, payload, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		enqueue:      r(enqueueSQL(1)),
+		enqueue2:     r(enqueueSQL(2)),
+		enqueue3:     r(enqueueSQL(3)),
 		seen: r(`INSERT INTO inbound_seen (provider, provider_message_id, seen_at) VALUES (?, ?, ?)
 			ON CONFLICT (provider, provider_message_id) DO NOTHING`),
 		idem: r(`SELECT body_hash, done, code, response FROM idempotency WHERE principal_id = ? AND key = ? AND created_at >= ?`),
@@ -382,6 +393,54 @@ func (t *tx) SetOptOut(o store.OptOut) error {
 	return err
 }
 
+// zeroed lists cols of the row alias, each NULL (a LEFT JOIN that found nothing) made
+// its type's zero: 0 for the integer columns, ” for the others.
+func zeroed(alias, cols string) string {
+	var out []string
+	for c := range strings.SplitSeq(cols, ",") {
+		c = strings.TrimSpace(c)
+		zero := "''"
+		if strings.HasSuffix(c, "_at") || c == "replies_since_inbound" {
+			zero = "0"
+		}
+		out = append(out, "COALESCE("+alias+"."+c+", "+zero+")")
+	}
+	return strings.Join(out, ", ")
+}
+
+func (t *tx) Recipient(k store.ConversationKey) (store.Recipient, error) {
+	out := store.Recipient{Contact: omnigate.Contact{Channel: k.Channel, Address: k.ContactAddress}}
+	var known, hasLatest int
+	var updated, opened, inbound, activity int64
+	var optOuts string
+	dest := append([]any{&known, &out.Contact.Name, &updated, &optOuts, &hasLatest},
+		convDest(&out.Latest, &opened, &inbound, &activity)...)
+	err := t.row(t.db.q.recipient, string(k.Channel), k.ContactAddress, string(k.Channel), k.ContactAddress,
+		string(k.Channel), k.Address, k.ContactAddress).Scan(dest...)
+	if err != nil {
+		return store.Recipient{}, err
+	}
+	if err := json.Unmarshal([]byte(optOuts), &out.Contact.OptedOut); err != nil {
+		return store.Recipient{}, fmt.Errorf("store: contact opt-outs: %w", err)
+	}
+	if len(out.Contact.OptedOut) == 0 {
+		out.Contact.OptedOut = nil
+	}
+	slices.Sort(out.Contact.OptedOut)
+	out.ContactKnown, out.HasLatest = known == 1, hasLatest == 1
+	if !out.ContactKnown {
+		out.Contact = omnigate.Contact{OptedOut: out.Contact.OptedOut}
+	} else {
+		out.Contact.UpdatedAt = fromMicros(updated)
+	}
+	if out.HasLatest {
+		out.Latest.OpenedAt, out.Latest.LastInboundAt, out.Latest.LastActivityAt = fromMicros(opened), fromMicros(inbound), fromMicros(activity)
+	} else {
+		out.Latest = omnigate.Conversation{}
+	}
+	return out, nil
+}
+
 func (t *tx) LatestConversation(k store.ConversationKey) (omnigate.Conversation, error) {
 	return scanConversation(t.row(t.db.q.latestConv, string(k.Channel), k.Address, k.ContactAddress))
 }
@@ -610,12 +669,44 @@ func (t *tx) CancelQueued(conversationID, principalID string, now time.Time) ([]
 	return canceled, nil
 }
 
-func (t *tx) Enqueue(e store.NewEntry) error {
-	if e.DueAt.IsZero() {
-		return errors.New("store: enqueue: zero due time")
+// enqueueSQL inserts n outbox rows, in the order of its VALUES.
+func enqueueSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO outbox (kind, fifo_key, message_id, payload, due_at, created_at) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
 	}
-	_, err := t.exec(t.db.q.enqueue, e.Kind, e.FIFOKey, e.MessageID, e.Payload, micros(e.DueAt), micros(e.DueAt))
-	if err != nil {
+	return b.String()
+}
+
+// Enqueue inserts the rows in one statement: one of the prepared forms for up to three
+// rows (a send's deliveries and its events), one built for the batch beyond that.
+func (t *tx) Enqueue(es ...store.NewEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 6*len(es))
+	for _, e := range es {
+		if e.DueAt.IsZero() {
+			return errors.New("store: enqueue: zero due time")
+		}
+		args = append(args, e.Kind, e.FIFOKey, e.MessageID, e.Payload, micros(e.DueAt), micros(e.DueAt))
+	}
+	var q string
+	switch len(es) {
+	case 1:
+		q = t.db.q.enqueue
+	case 2:
+		q = t.db.q.enqueue2
+	case 3:
+		q = t.db.q.enqueue3
+	default:
+		q = t.db.d.rebind(enqueueSQL(len(es)))
+	}
+	if _, err := t.exec(q, args...); err != nil {
 		return err
 	}
 	t.enqueued = true

@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"conversation and message round trip", testRoundTrip},
 		{"claim respects per-key FIFO", testFIFO},
+		{"rows enqueued in one call keep their order", testEnqueueOrder},
 		{"a stale lease cannot complete or fail", testLeaseToken},
 		{"retry and dead letters", testRetryDead},
 		{"status never moves backwards", testStatusForward},
@@ -78,27 +79,28 @@ func msg(id, convID string, at time.Time) omnigate.Message {
 		Sender: omnigate.Human, PrincipalID: "agent-ann", Status: omnigate.StatusQueued, CreatedAt: at, UpdatedAt: at}
 }
 
-// seed writes a conversation and n queued messages with their outbox rows.
+// seed writes a conversation and n queued messages with their outbox rows, enqueued in
+// one call: every FIFO test then also checks that one call keeps the rows' order.
 func seed(t *testing.T, s store.Store, convID string, n int) []string {
 	t.Helper()
 	var ids []string
 	err := s.Update(ctx(), func(tx store.Tx) error {
+		ids = ids[:0]
 		if _, err := tx.Conversation(convID); errors.Is(err, store.ErrNotFound) {
 			if err := tx.InsertConversation(conv(convID)); err != nil {
 				return err
 			}
 		}
+		var rows []store.NewEntry
 		for i := 0; i < n; i++ {
 			id := fmt.Sprintf("%s-m%03d", convID, i)
 			if err := tx.InsertMessage(msg(id, convID, t0.Add(time.Duration(i)*time.Millisecond))); err != nil {
 				return err
 			}
-			if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: convID, MessageID: id, DueAt: t0}); err != nil {
-				return err
-			}
+			rows = append(rows, store.NewEntry{Kind: store.KindDeliver, FIFOKey: convID, MessageID: id, DueAt: t0})
 			ids = append(ids, id)
 		}
-		return nil
+		return tx.Enqueue(rows...)
 	})
 	if err != nil {
 		t.Fatalf("seed: %v", err)
@@ -182,6 +184,21 @@ func testFIFO(t *testing.T, s store.Store) {
 	m, _ = s.Message(ctx(), "a-m001")
 	if m.Status != omnigate.StatusSending {
 		t.Errorf("claimed message status = %s, want sending", m.Status)
+	}
+}
+
+func testEnqueueOrder(t *testing.T, s store.Store) {
+	want := seed(t, s, "long", 7) // past the prepared forms: one statement built for the call
+	now := t0.Add(time.Second)
+	for _, id := range want {
+		es, err := claim(t, s, "w", now, time.Minute, 10)
+		if err != nil || len(es) != 1 || es[0].MessageID != id {
+			t.Fatalf("claim = %v, %v: want only %s", ids(es), err, id)
+		}
+		if _, err := s.Complete(ctx(), []store.Result{{EntryID: es[0].ID, Token: es[0].LeaseToken, Outcome: store.Done,
+			MessageID: id, Channel: omnigate.SMS, Status: omnigate.StatusSent, ProviderMessageID: "SM" + id}}, now); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
