@@ -99,8 +99,9 @@ func mac(secret []byte, ts string, body []byte) []byte {
 // values must be the HMAC of its timestamp and the body under secret (compared in
 // constant time), and the timestamp must be within tolerance of now (DefaultTolerance
 // when tolerance is 0). It returns ErrNoSignature, ErrBadSignature or ErrStale. The
-// platform should also drop an X-Omnigate-Event-Id it has already processed: within
-// the tolerance a retry of the same event is legitimate.
+// platform should also drop an event whose id (X-Omnigate-Event-Id, or each event's
+// "id" in a batch) it has already processed: within the tolerance a retry of the same
+// event is legitimate.
 func Verify(secret, body []byte, header string, now time.Time, tolerance time.Duration) error {
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
