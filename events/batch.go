@@ -27,7 +27,9 @@ import (
 // poster takes the first waiting event and every other one waiting behind it (up to
 // Batch events and BatchBytes), posts them, and gives each waiter the outcome. While a
 // post is in flight the relay's other workers queue their events, which become the
-// next batch; an event that finds a poster free is posted at once, alone.
+// next batch; an event that finds a poster free is posted at once, alone. A caller
+// whose context ends while it waits is left out of the batch and gets a retryable
+// error wrapping ctx.Err().
 //
 // Order: the relay hands out one row per FIFO key (one conversation's events) at a
 // time, so two events of one conversation are never waiting together, and batching

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/events"
 )
 
@@ -63,5 +64,13 @@ func TestSandboxPlatformBatches(t *testing.T) {
 		if got := string(<-next); got != want {
 			t.Errorf("subscriber got %s, want %s", got, want)
 		}
+	}
+}
+
+// TestEventsBatchLimit: the configuration refuses exactly the batch sizes the sink
+// does not take.
+func TestEventsBatchLimit(t *testing.T) {
+	if config.MaxEventsBatch != events.MaxBatch {
+		t.Errorf("config allows events.batch up to %d, the sink takes %d", config.MaxEventsBatch, events.MaxBatch)
 	}
 }
