@@ -38,7 +38,7 @@ import (
 // BatchCountHeader gives the number of events in a batched post.
 const BatchCountHeader = "X-Omnigate-Event-Count"
 
-// MaxBatch is the largest events.batch.
+// MaxBatch is the largest events.batch; a larger Batch posts MaxBatch events at most.
 const MaxBatch = 500
 
 // BatchBytes stops a batch from growing past about 1 MiB of events; an event larger
@@ -111,7 +111,7 @@ func gaveUp(err error) error {
 func (s *Sink) poster(q *batchQueue) {
 	for {
 		q.mu.Lock()
-		batch := q.take(s.Batch)
+		batch := q.take(min(s.Batch, MaxBatch))
 		if len(batch) == 0 {
 			q.posters--
 			q.mu.Unlock()
