@@ -23,7 +23,7 @@ go build -o "$OUT/omnigate-load" ./cmd/omnigate-load
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3-4)"
 echo "uptime: $(uptime)"
 set -- --mode table --omnigate "$OUT/omnigate" --config bench/omnigate.yaml \
-	--config-events bench/omnigate-events.yaml --workdir "$OUT/work" --duration "$DURATION" --pg "$PG"
+	--config-events bench/omnigate-events.yaml --config-events-batched bench/omnigate-events-batched.yaml --workdir "$OUT/work" --duration "$DURATION" --pg "$PG"
 [ -n "${ROWS:-}" ] && set -- "$@" --rows "$ROWS"
 [ -n "${PROFILE_DIR:-}" ] && set -- "$@" --profile-dir "$PROFILE_DIR"
 "$OUT/omnigate-load" "$@"

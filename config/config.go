@@ -104,6 +104,9 @@ type Principal struct {
 type Events struct {
 	URL    string `yaml:"url"`
 	Secret string `yaml:"secret"`
+	// Batch is the most events one post carries (1 to 500, default 1). 1 posts every
+	// event alone, as its own JSON object; above 1 every post is {"events":[...]}.
+	Batch int `yaml:"batch"`
 }
 
 // Providers holds one block per carrier account. A nil block means the carrier is not
@@ -212,6 +215,8 @@ const (
 	DefaultMetaAPIVersion   = "v23.0"
 	DefaultXBaseURL         = "https://api.x.com"
 	DefaultWhatsAppProvider = "twilio"
+	// MaxEventsBatch is the largest events.batch (events.MaxBatch).
+	MaxEventsBatch = 500
 )
 
 // ApplyDefaults fills every unset field with its default. Parse calls it; a test that
@@ -264,6 +269,7 @@ func (c *Config) ApplyDefaults() {
 	if x := c.Providers.X; x != nil {
 		str(&x.BaseURL, "providers.x.base_url", DefaultXBaseURL)
 	}
+	num(&c.Events.Batch, "events.batch", 1)
 	str(&c.Log.Format, "log.format", "text")
 	str(&c.Log.Level, "log.level", "info")
 	num(&c.Relay.Workers, "relay.workers", 8)

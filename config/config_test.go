@@ -92,6 +92,7 @@ func TestParseDefaults(t *testing.T) {
 		PublicURL:      "http://127.0.0.1:9000",
 		Store:          "sqlite:///srv/omnigate.db",
 		DefaultCountry: "US",
+		Events:         Events{Batch: 1},
 		Providers:      Providers{WhatsAppProvider: "twilio"},
 		Log:            Log{Format: "text", Level: "info"},
 		Relay: Relay{Workers: 8, MaxAttempts: 10, Lease: Duration(30 * time.Second), BatchSize: 128,

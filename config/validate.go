@@ -304,6 +304,9 @@ func (v *validator) principals(queues map[string]bool) {
 
 func (v *validator) events() {
 	e := v.c.Events
+	if e.Batch < 1 || e.Batch > MaxEventsBatch {
+		v.add("events.batch", "must be from 1 (each event posted alone) to %d, got %d", MaxEventsBatch, e.Batch)
+	}
 	if e.URL == "" {
 		if v.written("events.url") {
 			v.add("events.url", "is empty; leave it out to disable events")

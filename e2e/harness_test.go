@@ -437,10 +437,19 @@ func (h *harness) startFakes(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		var ev platformEvent
-		json.Unmarshal(body, &ev)
+		// One event, or a batch of them (events.batch above 1).
+		evs, err := events.Split(body)
+		if err != nil {
+			t.Errorf("platform event %s: %v", body, err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
 		h.mu.Lock()
-		h.events = append(h.events, ev)
+		for _, raw := range evs {
+			var ev platformEvent
+			json.Unmarshal(raw, &ev)
+			h.events = append(h.events, ev)
+		}
 		h.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	}, func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })

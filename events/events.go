@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/omnigate/omnigate"
@@ -98,8 +99,9 @@ func mac(secret []byte, ts string, body []byte) []byte {
 // values must be the HMAC of its timestamp and the body under secret (compared in
 // constant time), and the timestamp must be within tolerance of now (DefaultTolerance
 // when tolerance is 0). It returns ErrNoSignature, ErrBadSignature or ErrStale. The
-// platform should also drop an X-Omnigate-Event-Id it has already processed: within
-// the tolerance a retry of the same event is legitimate.
+// platform should also drop an event whose id (X-Omnigate-Event-Id, or each event's
+// "id" in a batch) it has already processed: within the tolerance a retry of the same
+// event is legitimate.
 func Verify(secret, body []byte, header string, now time.Time, tolerance time.Duration) error {
 	if tolerance <= 0 {
 		tolerance = DefaultTolerance
@@ -150,11 +152,27 @@ type Sink struct {
 	// ephemeral media that is no longer held as unavailable); the post is signed over
 	// what it returns.
 	Prepare func(body []byte) []byte
+	// Batch (events.batch) is the most events one post may carry. At 1 or less every
+	// event is posted alone as its own JSON object with X-Omnigate-Event-Id. Above 1
+	// every post is a batch, {"events":[...]} with X-Omnigate-Event-Count (see
+	// batch.go), even when it holds one event.
+	Batch int
+
+	batchOnce sync.Once
+	queue     *batchQueue
 }
 
+// EventIDHeader names the one event of an unbatched post.
+const EventIDHeader = "X-Omnigate-Event-Id"
+
 // Post delivers one event body. It returns *adapters.RetryableError for network
-// errors, 429 and 5xx, and *adapters.PermanentError for other refusals.
+// errors, 429 and 5xx, and *adapters.PermanentError for other refusals. With Batch
+// above 1 the body travels in a batch with the events posted beside it, and the
+// batch's outcome is the event's.
 func (s *Sink) Post(ctx context.Context, body []byte) error {
+	if s.Batch > 1 {
+		return s.postBatched(ctx, body)
+	}
 	var ev struct {
 		ID string `json:"id"`
 	}
@@ -162,6 +180,12 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 	if s.Prepare != nil {
 		body = s.Prepare(body)
 	}
+	return s.send(ctx, body, func(h http.Header) { h.Set(EventIDHeader, ev.ID) }, "event")
+}
+
+// send posts body signed and classifies the answer; header adds the headers that
+// name what the body holds, what ("event" or "events") words the refusal.
+func (s *Sink) send(ctx context.Context, body []byte, header func(http.Header), what string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
 		return adapters.Permanent("bad_url", "events url", err)
@@ -173,7 +197,7 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 		now = s.Now
 	}
 	req.Header.Set(SignatureHeader, Sign(s.Secret, body, now()))
-	req.Header.Set("X-Omnigate-Event-Id", ev.ID)
+	header(req.Header)
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return adapters.Retryable("", "events: post failed", 0, err)
@@ -190,7 +214,7 @@ func (s *Sink) Post(ctx context.Context, body []byte) error {
 	default:
 		// The platform's own answer says what to fix (a rotated secret, a wrong URL);
 		// it is kept with the dead letter.
-		msg := "events: platform refused the event"
+		msg := "events: platform refused the " + what
 		if a := strings.TrimSpace(strings.ToValidUTF8(string(answer), "")); a != "" {
 			msg += ": " + a
 		}

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate/adapters/signature"
+	"github.com/omnigate/omnigate/events"
 )
 
 type options struct {
@@ -62,9 +63,9 @@ type options struct {
 	fakeEvents  string
 
 	// table mode
-	binary, config, configEvents, workdir, pg, rows, profileDir, listen string
-	ratePerSec                                                          float64
-	quiet                                                               bool
+	binary, config, configEvents, configEventsBatched, workdir, pg, rows, profileDir, listen string
+	ratePerSec                                                                               float64
+	quiet                                                                                    bool
 }
 
 func main() {
@@ -89,6 +90,7 @@ func main() {
 	flag.StringVar(&o.binary, "omnigate", "", "table: the omnigate binary to start")
 	flag.StringVar(&o.config, "config", "bench/omnigate.yaml", "table: the daemon's configuration without platform events (BENCH_LISTEN and BENCH_STORE are set per row)")
 	flag.StringVar(&o.configEvents, "config-events", "bench/omnigate-events.yaml", "table: the same with platform events posted to 127.0.0.1:9103")
+	flag.StringVar(&o.configEventsBatched, "config-events-batched", "bench/omnigate-events-batched.yaml", "table: the same with events posted in batches (events.batch)")
 	flag.StringVar(&o.workdir, "workdir", "", "table: folder for SQLite files and daemon logs (default: a new temporary folder)")
 	flag.StringVar(&o.pg, "pg", "", "table: PostgreSQL DSN of a database the tool may drop and re-create (empty: skip the PostgreSQL rows)")
 	flag.StringVar(&o.rows, "rows", "", "table: comma-separated row names to run (default: all; see --mode table --help)")
@@ -212,6 +214,7 @@ func serveLoopback(addr string, h http.Handler) (func(), error) {
 type fakes struct {
 	count    atomic.Int64
 	events   atomic.Int64 // platform events received
+	posts    atomic.Int64 // platform-event posts received (fewer than events when batched)
 	mu       sync.Mutex
 	arrivals map[string]time.Time // our message id -> arrival, for idle-latency
 	last     time.Time
@@ -252,10 +255,24 @@ func (f *fakes) twilio(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, `{"sid":%q,"status":"queued","num_segments":"1"}`, sid)
 }
 
-// event answers a platform-event post with 204, as a receiver that took it would.
+// event answers a platform-event post with 204, as a receiver that took it would. A
+// post without X-Omnigate-Event-Count is one event; a batched one
+// ({"events":[...]}) is parsed and counts its events, which must match the header.
 func (f *fakes) event(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	f.events.Add(1)
+	n := int64(1)
+	if c := r.Header.Get(events.BatchCountHeader); c != "" {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+		evs, serr := events.Split(body)
+		if err != nil || serr != nil || strconv.Itoa(len(evs)) != c {
+			http.Error(w, "bad batch", http.StatusBadRequest)
+			return
+		}
+		n = int64(len(evs))
+	} else {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}
+	f.events.Add(n)
+	f.posts.Add(1)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -44,7 +44,7 @@ const (
 
 // tableRows are the rows in order; --rows picks some of them.
 var tableRows = []string{
-	"webhook-sqlite", "ceiling", "e2e-sqlite", "e2e-sqlite-events", "latency-sqlite",
+	"webhook-sqlite", "ceiling", "e2e-sqlite", "e2e-sqlite-events", "e2e-sqlite-events-batched", "latency-sqlite",
 	"webhook-pg", "e2e-pg", "e2e-pg-3",
 }
 
@@ -129,17 +129,19 @@ func table(o options) error {
 		case "ceiling":
 			err = t.ceilingRow(self, load)
 		case "e2e-sqlite":
-			err = t.e2eRow(row, "sqlite", false, 1, load)
+			err = t.e2eRow(row, "sqlite", eventsOff, 1, load)
 		case "e2e-sqlite-events":
-			err = t.e2eRow(row, "sqlite", true, 1, load)
+			err = t.e2eRow(row, "sqlite", eventsOn, 1, load)
+		case "e2e-sqlite-events-batched":
+			err = t.e2eRow(row, "sqlite", eventsBatched, 1, load)
 		case "latency-sqlite":
 			err = t.latencyRow(load)
 		case "webhook-pg":
 			err = t.webhookRow(row, "pg", load)
 		case "e2e-pg":
-			err = t.e2eRow(row, "pg", true, 1, load)
+			err = t.e2eRow(row, "pg", eventsOn, 1, load)
 		case "e2e-pg-3":
-			err = t.e2eRow(row, "pg", true, 3, load)
+			err = t.e2eRow(row, "pg", eventsOn, 3, load)
 		}
 		if err != nil {
 			t.add(line{row: row, figure: row, measured: "error: " + err.Error(), load: load})
@@ -196,6 +198,25 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
+// eventsSetting is a row's platform events, which picks its configuration.
+type eventsSetting int
+
+const (
+	eventsOff     eventsSetting = iota // --config
+	eventsOn                           // --config-events: each event posted alone
+	eventsBatched                      // --config-events-batched: events.batch above 1
+)
+
+func (t *tableRun) configFor(ev eventsSetting) string {
+	switch ev {
+	case eventsOn:
+		return t.o.configEvents
+	case eventsBatched:
+		return t.o.configEventsBatched
+	}
+	return t.o.config
+}
+
 // daemon is one omnigate serve process started for a row.
 type daemon struct {
 	cmd  *exec.Cmd
@@ -206,7 +227,7 @@ type daemon struct {
 
 // startDaemons starts n daemons on one store (each waits for the previous to be ready,
 // so only the first migrates) and returns them ready.
-func (t *tableRun) startDaemons(row, storeDSN string, events bool, n int) ([]*daemon, error) {
+func (t *tableRun) startDaemons(row, storeDSN string, ev eventsSetting, n int) ([]*daemon, error) {
 	var ds []*daemon
 	for i := range n {
 		port := tablePortDaemon + i
@@ -217,11 +238,7 @@ func (t *tableRun) startDaemons(row, storeDSN string, events bool, n int) ([]*da
 			stopDaemons(ds)
 			return nil, err
 		}
-		cfg := t.o.config
-		if events {
-			cfg = t.o.configEvents
-		}
-		cmd := exec.Command(t.o.binary, "serve", "--config", cfg)
+		cmd := exec.Command(t.o.binary, "serve", "--config", t.configFor(ev))
 		env := append(os.Environ(), "BENCH_LISTEN="+listen, "BENCH_STORE="+storeDSN)
 		if t.o.profileDir != "" && i == 0 {
 			env = append(env, "OMNIGATE_DEBUG_LISTEN=127.0.0.1:"+strconv.Itoa(tablePortDebug))
@@ -465,7 +482,7 @@ func (t *tableRun) webhookRow(row, kind, load string) error {
 	if err != nil {
 		return err
 	}
-	ds, err := t.startDaemons(row, dsn, false, 1)
+	ds, err := t.startDaemons(row, dsn, eventsOff, 1)
 	if err != nil {
 		return err
 	}
@@ -566,12 +583,13 @@ func (t *tableRun) ceilingRow(self, load string) error {
 	return nil
 }
 
-func (t *tableRun) e2eRow(row, kind string, events bool, instances int, load string) error {
+func (t *tableRun) e2eRow(row, kind string, evs eventsSetting, instances int, load string) error {
+	events := evs != eventsOff
 	dsn, err := t.storeFor(row, kind)
 	if err != nil {
 		return err
 	}
-	ds, err := t.startDaemons(row, dsn, events, instances)
+	ds, err := t.startDaemons(row, dsn, evs, instances)
 	if err != nil {
 		return err
 	}
@@ -584,7 +602,7 @@ func (t *tableRun) e2eRow(row, kind string, events bool, instances int, load str
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	ev0 := t.fk.events.Load()
+	ev0, posts0 := t.fk.events.Load(), t.fk.posts.Load()
 	s := sample(ds)
 	prof := t.profile(row, o.duration)
 	r, err := send(ctx, o, newClient(o.c), t.fk, targets)
@@ -598,8 +616,11 @@ func (t *tableRun) e2eRow(row, kind string, events bool, instances int, load str
 		return fmt.Errorf("timed out: the carrier saw %d of %d", r.carrier, r.accepted)
 	}
 	ev := "off"
-	if events {
+	switch evs {
+	case eventsOn:
 		ev = "on"
+	case eventsBatched:
+		ev = "on, batched"
 	}
 	fig := fmt.Sprintf("end to end (accept → carrier → sent), %s, events %s", storeName(kind), ev)
 	if instances > 1 {
@@ -609,7 +630,7 @@ func (t *tableRun) e2eRow(row, kind string, events bool, instances int, load str
 	measured := fmt.Sprintf("%.0f msg/s (accept %.0f/s, p99 %s); daemon CPU %.0f µs/msg, machine CPU %.0f µs/msg",
 		r.e2e, r.rate, fmtMS(r.lat.quantile(0.99)), perMsg*1e6, s.m.Seconds()/float64(r.accepted)*1e6)
 	if events {
-		measured += fmt.Sprintf("; %d platform events received", t.fk.events.Load()-ev0)
+		measured += fmt.Sprintf("; %d platform events received in %d posts", t.fk.events.Load()-ev0, t.fk.posts.Load()-posts0)
 	}
 	if r.firstFail != "" {
 		measured += "; first refusal: " + r.firstFail
@@ -617,6 +638,8 @@ func (t *tableRun) e2eRow(row, kind string, events bool, instances int, load str
 	var target string
 	var judged, ok bool
 	switch {
+	case kind == "sqlite" && evs == eventsBatched:
+		target, judged, ok = "≥ 5,000 msg/s (events on, batched)", true, r.e2e >= 5000
 	case kind == "sqlite" && events:
 		target, judged, ok = "≥ 5,000 msg/s (events on)", true, r.e2e >= 5000
 	case kind == "sqlite":
@@ -642,7 +665,7 @@ func (t *tableRun) latencyRow(load string) error {
 	if err != nil {
 		return err
 	}
-	ds, err := t.startDaemons(row, dsn, true, 1)
+	ds, err := t.startDaemons(row, dsn, eventsOn, 1)
 	if err != nil {
 		return err
 	}

@@ -147,6 +147,22 @@ func (s *eventSink) subscribe() (past []json.RawMessage, next <-chan json.RawMes
 	}
 }
 
+// keep stores one event and hands it to the subscribers. s.mu is held.
+func (s *eventSink) keep(ev json.RawMessage) {
+	s.events = append(s.events, ev)
+	if len(s.events) > 500 {
+		s.events = s.events[len(s.events)-500:]
+	}
+	for ch := range s.subs {
+		select {
+		case ch <- ev:
+		default:
+			delete(s.subs, ch)
+			close(ch)
+		}
+	}
+}
+
 func (s *eventSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		s.mu.Lock()
@@ -156,8 +172,10 @@ func (s *eventSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"events": out})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil || !json.Valid(body) {
+	// A batch (events.batch above 1) is at most about 1 MiB of events, plus one
+	// event that may be larger on its own.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
+	if err != nil {
 		http.Error(w, "bad event", http.StatusBadRequest)
 		return
 	}
@@ -165,18 +183,14 @@ func (s *eventSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	s.mu.Lock()
-	s.events = append(s.events, body)
-	if len(s.events) > 500 {
-		s.events = s.events[len(s.events)-500:]
+	evs, err := events.Split(body)
+	if err != nil {
+		http.Error(w, "bad event", http.StatusBadRequest)
+		return
 	}
-	for ch := range s.subs {
-		select {
-		case ch <- body:
-		default:
-			delete(s.subs, ch)
-			close(ch)
-		}
+	s.mu.Lock()
+	for _, ev := range evs {
+		s.keep(ev)
 	}
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)

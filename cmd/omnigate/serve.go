@@ -278,7 +278,8 @@ func newDaemon(ctx context.Context, cfg *config.Config, log *slog.Logger) (*daem
 	d.carriers = carriers
 	var sink *events.Sink
 	if cfg.Events.URL != "" {
-		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg)}
+		sink = &events.Sink{URL: cfg.Events.URL, Secret: []byte(cfg.Events.Secret), Client: outboundClient(cfg),
+			Batch: cfg.Events.Batch}
 	}
 	owner := hostOwner()
 	d.relay, err = outbox.New(outbox.Config{Store: d.st, Registry: carriers, Observer: d.met, Events: sink, Owner: owner,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/omnigate/omnigate/adapters/meta"
 	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/events"
 )
 
 // TestStoryMediaUnavailableAfterRestart: a story mention's event waits for a platform
@@ -37,8 +38,11 @@ func TestStoryMediaUnavailableAfterRestart(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
+		evs, _ := events.Split(body) // one event, or a batch of them
 		mu.Lock()
-		delivered = append(delivered, body)
+		for _, ev := range evs {
+			delivered = append(delivered, ev)
+		}
 		mu.Unlock()
 	}))
 	defer platform.Close()

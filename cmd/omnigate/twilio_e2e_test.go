@@ -22,8 +22,15 @@ import (
 // TestTwilioEndToEnd: an API send goes through the real Twilio adapter to the sandbox
 // Twilio, whose signed status callbacks come back through /webhooks/twilio/status; the
 // message reaches delivered and the platform receives the signed status events, then the
-// customer's reply as an inbound event.
+// customer's reply as an inbound event. It runs with events posted one by one and in
+// batches (events.batch: 20); each post must be in the format its setting promises.
 func TestTwilioEndToEnd(t *testing.T) {
+	for _, batch := range []int{1, 20} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) { twilioEndToEnd(t, batch) })
+	}
+}
+
+func twilioEndToEnd(t *testing.T, batch int) {
 	const secret = "platform-secret-e2e"
 	var mu sync.Mutex
 	var got []events.Event
@@ -33,11 +40,29 @@ func TestTwilioEndToEnd(t *testing.T) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		var ev events.Event
-		json.Unmarshal(body, &ev)
+		evs, err := events.Split(body)
+		if err != nil {
+			t.Errorf("post %s: %v", body, err)
+			http.Error(w, "bad event", http.StatusBadRequest)
+			return
+		}
+		batched := bytes.HasPrefix(body, []byte(`{"events":[`))
+		if batched != (batch > 1) {
+			t.Errorf("with events.batch %d, posted %s", batch, body)
+		}
 		mu.Lock()
-		got = append(got, ev)
-		mu.Unlock()
+		defer mu.Unlock()
+		for _, raw := range evs {
+			var ev events.Event
+			json.Unmarshal(raw, &ev)
+			if !batched && r.Header.Get(events.EventIDHeader) != ev.ID {
+				t.Errorf("%s %q names another event than %s", events.EventIDHeader, r.Header.Get(events.EventIDHeader), raw)
+			}
+			got = append(got, ev)
+		}
+		if batched && r.Header.Get(events.BatchCountHeader) != fmt.Sprint(len(evs)) {
+			t.Errorf("%s %q for %d events", events.BatchCountHeader, r.Header.Get(events.BatchCountHeader), len(evs))
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer platform.Close()
@@ -50,9 +75,9 @@ queues:
   - {id: support, name: Support, addresses: {sms: "+15550001111"}}
 principals:
   - {id: agent-ann, key_sha256: %q, permissions: [conversation:message:create], queues: [support], default_queue: support}
-events: {url: %q, secret: %q}
+events: {url: %q, secret: %q, batch: %d}
 log: {level: warn}
-`, opsHash(opsAnnKey), platform.URL, secret)
+`, opsHash(opsAnnKey), platform.URL, secret, batch)
 	cfgPath := filepath.Join(dir, "omnigate.yaml")
 	os.WriteFile(cfgPath, []byte(cfgText), 0o600)
 	cfg, err := config.Load(cfgPath)
