@@ -304,8 +304,9 @@ type Tx interface {
 	// Contact returns the contact on ch at address. Errors: ErrNotFound.
 	Contact(ch omnigate.Channel, address string) (omnigate.Contact, error)
 	// UpsertContact records the contact (a non-empty name replaces the stored one) and
-	// returns it as stored, with its opt-outs: one statement where a write followed by
-	// Contact would take two. Errors: only the database's.
+	// returns it as stored, without its opt-outs (Contact and Recipient read those): one
+	// statement where a write followed by a read would take two. Errors: only the
+	// database's.
 	UpsertContact(c omnigate.Contact, now time.Time) (omnigate.Contact, error)
 	// SetOptOut records o; opting out twice, or in without having opted out, is a
 	// no-op. Errors: only the database's.

@@ -54,14 +54,13 @@ func buildQueries(d dialect) queries {
 		contact: r(`SELECT c.channel, c.address, c.name, c.updated_at, o.our_address FROM contacts c
 			LEFT JOIN opt_outs o ON o.channel = c.channel AND o.contact_address = c.address
 			WHERE c.channel = ? AND c.address = ? ORDER BY o.our_address`),
-		// The write and the contact as stored, opt-outs included, in one statement.
+		// The write and the contact as stored in one statement.
 		upsertContact: r(`INSERT INTO contacts (channel, address, name, name_lower, updated_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (channel, address) DO UPDATE SET
 			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END,
 			name_lower = CASE WHEN excluded.name <> '' THEN excluded.name_lower ELSE contacts.name_lower END,
 			updated_at = excluded.updated_at
-			RETURNING name, updated_at, (SELECT ` + d.jsonArray("our_address") + ` FROM opt_outs
-				WHERE channel = ? AND contact_address = ?)`),
+			RETURNING name, updated_at`),
 		optOut: r(`INSERT INTO opt_outs (channel, contact_address, our_address, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (channel, contact_address, our_address) DO NOTHING`),
 		optIn: r(`DELETE FROM opt_outs WHERE channel = ? AND contact_address = ? AND our_address = ?`),
@@ -366,20 +365,12 @@ func (t *tx) Contact(ch omnigate.Channel, address string) (omnigate.Contact, err
 func (t *tx) UpsertContact(c omnigate.Contact, now time.Time) (omnigate.Contact, error) {
 	out := omnigate.Contact{Channel: c.Channel, Address: c.Address}
 	var updated int64
-	var optOuts string
-	err := t.row(t.db.q.upsertContact, string(c.Channel), c.Address, c.Name, strings.ToLower(c.Name), micros(now),
-		string(c.Channel), c.Address).Scan(&out.Name, &updated, &optOuts)
+	err := t.row(t.db.q.upsertContact, string(c.Channel), c.Address, c.Name, strings.ToLower(c.Name), micros(now)).
+		Scan(&out.Name, &updated)
 	if err != nil {
 		return omnigate.Contact{}, err
 	}
 	out.UpdatedAt = fromMicros(updated)
-	if err := json.Unmarshal([]byte(optOuts), &out.OptedOut); err != nil {
-		return omnigate.Contact{}, fmt.Errorf("store: contact opt-outs: %w", err)
-	}
-	if len(out.OptedOut) == 0 {
-		out.OptedOut = nil
-	}
-	slices.Sort(out.OptedOut)
 	return out, nil
 }
 
