@@ -20,3 +20,13 @@ func (db *DB) CommitBatch(fns ...func(store.Tx) error) []error {
 	}
 	return errs
 }
+
+// MigrateDownTo rolls the schema back to version.
+func (db *DB) MigrateDownTo(ctx context.Context, version int64) error {
+	p, err := db.provider()
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}
