@@ -37,8 +37,9 @@ type dialect interface {
 	// parallel.
 	committers() int
 	retryable(err error) bool
-	// notifyInTx tells other instances that rows were enqueued (delivered at commit).
-	notifyInTx(ctx context.Context, tx *sql.Tx) error
+	// notifyInTx tells other instances that rows were enqueued (delivered at commit);
+	// from is the notifying store's token, which its own listener skips.
+	notifyInTx(ctx context.Context, tx *sql.Tx, from string) error
 	// txOptions are every write transaction's options.
 	txOptions() *sql.TxOptions
 	// idList is a subquery yielding the ids of one parameter, which idListArg makes.
@@ -55,7 +56,7 @@ type dialect interface {
 	// completeBegin opens a Complete's transaction in one statement: relaySetup's
 	// settings, lockKey's lock for every key in the order given, and when notify the
 	// notification of the rows the batch enqueues.
-	completeBegin(ctx context.Context, tx *sql.Tx, keys []string, notify bool) error
+	completeBegin(ctx context.Context, tx *sql.Tx, keys []string, notify bool, from string) error
 	// claimSetup runs in the claim's transaction before the claim ("" for none).
 	claimSetup() string
 	// relaySetup runs first in a Complete's or a Heartbeat's transaction ("" for none).
@@ -72,7 +73,7 @@ type col struct{ name, typ string }
 
 // listener is a dialect that can hear other instances' enqueues.
 type listener interface {
-	listen(ctx context.Context, dsn string, wake func())
+	listen(ctx context.Context, dsn, self string, wake func())
 }
 
 type sqliteDialect struct{}
@@ -119,11 +120,11 @@ func (sqliteDialect) committers() int             { return 1 }
 func (sqliteDialect) lockKey(context.Context, *sql.Tx, string) error {
 	return nil // write transactions are already serial (BEGIN IMMEDIATE, one writer)
 }
-func (sqliteDialect) notifyInTx(context.Context, *sql.Tx) error { return nil }
-func (sqliteDialect) txOptions() *sql.TxOptions                 { return nil }
-func (sqliteDialect) idList() string                            { return "SELECT value FROM json_each(?)" }
-func (sqliteDialect) textList() string                          { return "SELECT value FROM json_each(?)" }
-func (sqliteDialect) idListArg(ids []int64) string              { return joinIDs("[", ids, "]") }
+func (sqliteDialect) notifyInTx(context.Context, *sql.Tx, string) error { return nil }
+func (sqliteDialect) txOptions() *sql.TxOptions                         { return nil }
+func (sqliteDialect) idList() string                                    { return "SELECT value FROM json_each(?)" }
+func (sqliteDialect) textList() string                                  { return "SELECT value FROM json_each(?)" }
+func (sqliteDialect) idListArg(ids []int64) string                      { return joinIDs("[", ids, "]") }
 func (sqliteDialect) retryable(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
@@ -188,8 +189,8 @@ func (postgresDialect) lockKey(ctx context.Context, tx *sql.Tx, key string) erro
 	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
 	return err
 }
-func (postgresDialect) notifyInTx(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, "NOTIFY "+notifyChannel)
+func (postgresDialect) notifyInTx(ctx context.Context, tx *sql.Tx, from string) error {
+	_, err := tx.ExecContext(ctx, "SELECT pg_notify('"+notifyChannel+"', $1)", from)
 	return err
 }
 func (postgresDialect) retryable(err error) bool {
@@ -202,9 +203,9 @@ func (postgresDialect) retryable(err error) bool {
 
 // listen holds a dedicated connection on LISTEN and wakes the relay on every NOTIFY,
 // reconnecting after failures until ctx ends.
-func (postgresDialect) listen(ctx context.Context, dsn string, wake func()) {
+func (postgresDialect) listen(ctx context.Context, dsn, self string, wake func()) {
 	for ctx.Err() == nil {
-		if err := listenOnce(ctx, dsn, wake); err != nil && ctx.Err() == nil {
+		if err := listenOnce(ctx, dsn, self, wake); err != nil && ctx.Err() == nil {
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -213,7 +214,9 @@ func (postgresDialect) listen(ctx context.Context, dsn string, wake func()) {
 	}
 }
 
-func listenOnce(ctx context.Context, dsn string, wake func()) error {
+// listenOnce wakes the relay on every NOTIFY but its own store's (payload self): the
+// store wakes its own relay when it commits, so hearing itself only doubled the claims.
+func listenOnce(ctx context.Context, dsn, self string, wake func()) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return err
@@ -223,10 +226,13 @@ func listenOnce(ctx context.Context, dsn string, wake func()) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
-		wake()
+		if n.Payload != self {
+			wake()
+		}
 	}
 }
 
@@ -278,7 +284,7 @@ func (postgresDialect) claimSetup() string {
 
 func (postgresDialect) relaySetup() string { return "SELECT " + customPlans }
 
-func (sqliteDialect) completeBegin(context.Context, *sql.Tx, []string, bool) error {
+func (sqliteDialect) completeBegin(context.Context, *sql.Tx, []string, bool, string) error {
 	return nil // write transactions are already serial
 }
 
@@ -339,7 +345,7 @@ func (postgresDialect) recordArgs(rows any) []any {
 
 // completeBegin saves a Complete up to two round trips: the setting, the carrier-id
 // locks and the NOTIFY were three statements.
-func (postgresDialect) completeBegin(ctx context.Context, tx *sql.Tx, keys []string, notify bool) error {
+func (postgresDialect) completeBegin(ctx context.Context, tx *sql.Tx, keys []string, notify bool, from string) error {
 	q := "SELECT " + customPlans
 	var args []any
 	if len(keys) > 0 {
@@ -352,7 +358,8 @@ func (postgresDialect) completeBegin(ctx context.Context, tx *sql.Tx, keys []str
 		args = append(args, string(arg))
 	}
 	if notify {
-		q += ", pg_notify('" + notifyChannel + "', '')"
+		args = append(args, from)
+		q += fmt.Sprintf(", pg_notify('%s', $%d)", notifyChannel, len(args))
 	}
 	_, err := tx.ExecContext(ctx, q, args...)
 	return err

@@ -231,7 +231,7 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 		// Other instances hear of the events up front; a batch whose statuses all
 		// stay (no event enqueued) only wakes them for nothing.
 		notify := events && !t.notified && !t.batched
-		if err := db.d.completeBegin(t.ctx, t.tx, slices.Compact(keys), notify); err != nil {
+		if err := db.d.completeBegin(t.ctx, t.tx, slices.Compact(keys), notify, db.self); err != nil {
 			return err
 		}
 		t.notified = t.notified || notify
@@ -464,7 +464,7 @@ func (db *DB) Heartbeat(ctx context.Context, hb store.Heartbeat) (store.Heartbea
 		}
 		if out.Reaped > 0 {
 			t.enqueued = true // wake this process's relay
-			return db.d.notifyInTx(t.ctx, t.tx)
+			return db.d.notifyInTx(t.ctx, t.tx, db.self)
 		}
 		return nil
 	})
@@ -484,7 +484,7 @@ func (db *DB) Release(ctx context.Context, owner string) error {
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
 			t.enqueued = true
-			return db.d.notifyInTx(t.ctx, t.tx)
+			return db.d.notifyInTx(t.ctx, t.tx, db.self)
 		}
 		return nil
 	})

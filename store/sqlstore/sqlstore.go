@@ -56,6 +56,8 @@ type DB struct {
 	notify chan struct{}
 
 	commits chan *pending // SQLite group commit
+	// self names this store in its NOTIFY payloads, so that its own listener skips them.
+	self string
 	// stmts holds the write path's statements prepared once on SQLite's one writer
 	// connection (parsing SQL was over half of the writer's CPU). Read-only after Open.
 	// PostgreSQL needs none: pgx caches prepared statements per connection.
@@ -187,7 +189,7 @@ func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 256
 	}
-	db := &DB{notify: make(chan struct{}, 1), stop: make(chan struct{})}
+	db := &DB{notify: make(chan struct{}, 1), stop: make(chan struct{}), self: newToken()}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite://"):
 		path := strings.TrimPrefix(dsn, "sqlite://")
@@ -245,7 +247,7 @@ func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		db.wg.Add(1)
 		go func() {
 			defer db.wg.Done()
-			l.listen(lctx, dsn, db.wake)
+			l.listen(lctx, dsn, db.self, db.wake)
 		}()
 	}
 	return db, nil
@@ -474,7 +476,7 @@ func (db *DB) commitWhole(batch []*pending) bool {
 	}
 	if enqueued {
 		// One NOTIFY for the batch, delivered to other instances at commit.
-		if err := db.d.notifyInTx(ctx, sqlTx); err != nil {
+		if err := db.d.notifyInTx(ctx, sqlTx, db.self); err != nil {
 			sqlTx.Rollback()
 			return false
 		}
@@ -563,7 +565,7 @@ func (db *DB) commitSavepoints(batch []*pending) {
 	}
 	if enqueued {
 		// One NOTIFY for the batch, delivered to other instances at commit.
-		if err := db.d.notifyInTx(ctx, sqlTx); err != nil {
+		if err := db.d.notifyInTx(ctx, sqlTx, db.self); err != nil {
 			abort(err)
 			return
 		}

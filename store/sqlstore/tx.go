@@ -703,7 +703,7 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 	t.enqueued = true
 	if !t.notified && !t.batched {
 		t.notified = true
-		return t.db.d.notifyInTx(t.ctx, t.tx)
+		return t.db.d.notifyInTx(t.ctx, t.tx, t.db.self)
 	}
 	return nil
 }

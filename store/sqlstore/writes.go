@@ -24,7 +24,7 @@ func (db *DB) RetryDead(ctx context.Context, id int64, now time.Time) error {
 			return err
 		}
 		t.enqueued = true
-		if err := db.d.notifyInTx(t.ctx, t.tx); err != nil {
+		if err := db.d.notifyInTx(t.ctx, t.tx, db.self); err != nil {
 			return err
 		}
 		if msgID != "" {
