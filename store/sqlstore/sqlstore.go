@@ -385,7 +385,16 @@ func (db *DB) updateOne(ctx context.Context, fn func(store.Tx) error) error {
 			}
 			return err
 		}
+		if err := ctx.Err(); err != nil {
+			// The caller gave up while its writes ran: database/sql rolls the
+			// transaction back on its own, and the caller hears why.
+			sqlTx.Rollback()
+			return err
+		}
 		if err := sqlTx.Commit(); err != nil {
+			if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+				return ctx.Err() // rolled back when the context ended: nothing written
+			}
 			if db.d.retryable(err) && attempt < 5 {
 				continue
 			}
