@@ -7,14 +7,13 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/store"
-	"github.com/omnigate/omnigate/store/sqlstore"
 )
 
 // TestBatchLastCallerSwallowsError: the last caller of a batch runs a statement that
 // fails, ignores the error and returns nil. On PostgreSQL the transaction is then
 // aborted and COMMIT rolls back; the callers before it must still commit.
 func TestBatchLastCallerSwallowsError(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqlstore.DB{"sqlite": func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }, "postgres": OpenPostgres} {
+	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			db := open(t)
 			conv := func(id string) omnigate.Conversation {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/store"
-	"github.com/omnigate/omnigate/store/sqlstore"
 )
 
 // TestContactOptOutsOneStatement checks the joined read of a contact and its opt-outs
@@ -17,7 +16,7 @@ import (
 // address that only has opt-outs) and the contact the upsert returns (the stored name
 // kept when an upsert brings none).
 func TestContactOptOutsOneStatement(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqlstore.DB{"sqlite": func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }, "postgres": OpenPostgres} {
+	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			db := open(t)
 			ctx := context.Background()
@@ -86,7 +85,7 @@ func TestContactOptOutsOneStatement(t *testing.T) {
 // separate reads: the contact with its opt-outs, and the latest conversation with
 // every field; zeros and the flags off when either is missing.
 func TestRecipientOneStatement(t *testing.T) {
-	for name, open := range map[string]func(testing.TB) *sqlstore.DB{"sqlite": func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) }, "postgres": OpenPostgres} {
+	for name, open := range bothStores {
 		t.Run(name, func(t *testing.T) {
 			db := open(t)
 			now := time.Now().UTC().Truncate(time.Microsecond)

@@ -16,6 +16,12 @@ func TestSQLite(t *testing.T) {
 	})
 }
 
+// bothStores opens a fresh store of each kind, for tests that run the same checks on both.
+var bothStores = map[string]func(testing.TB) *sqlstore.DB{
+	"sqlite":   func(tb testing.TB) *sqlstore.DB { return OpenSQLite(tb) },
+	"postgres": func(tb testing.TB) *sqlstore.DB { return OpenPostgres(tb) },
+}
+
 // OpenSQLite returns a fresh SQLite store in a temporary folder.
 func OpenSQLite(t testing.TB) *sqlstore.DB {
 	t.Helper()
