@@ -389,6 +389,7 @@ type result struct {
 	accepted  int
 	carrier   int64   // messages the fake carrier saw
 	e2e       float64 // accepted messages per second, start -> last read back as sent
+	start     time.Time
 	timedOut  bool
 	firstFail string
 }
@@ -550,6 +551,7 @@ func send(ctx context.Context, o options, client *http.Client, fk *fakes, target
 		}
 		return r, nil
 	}
+	r.start = start
 	r.e2e = float64(r.accepted) / sentDone.Sub(start).Seconds()
 	if !o.quiet {
 		fmt.Printf("  end to end: carrier saw %d of %d, last at +%s: %.0f msg/s (accept -> carrier call)\n",
