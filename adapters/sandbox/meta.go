@@ -1,9 +1,6 @@
 package sandbox
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // MetaConfig configures the sandbox Graph API.
@@ -310,10 +309,8 @@ func (m *Meta) post(payload any) {
 	if err != nil {
 		return
 	}
-	mac := hmac.New(sha256.New, []byte(m.cfg.AppSecret))
-	mac.Write(body)
 	m.cfg.Poster.Post(m.cfg.WebhookURL, http.Header{
 		"Content-Type":        {"application/json"},
-		"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(mac.Sum(nil))},
+		"X-Hub-Signature-256": {signature.SHA256(m.cfg.AppSecret, body, signature.Hex)},
 	}, body)
 }

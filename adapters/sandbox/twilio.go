@@ -1,21 +1,19 @@
 package sandbox
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // TwilioConfig configures the sandbox Twilio.
@@ -204,28 +202,8 @@ func (t *Twilio) post(target string, form url.Values) {
 	}
 	h := http.Header{}
 	h.Set("Content-Type", "application/x-www-form-urlencoded")
-	h.Set("X-Twilio-Signature", twilioSignature(t.cfg.AuthToken, target, form))
+	h.Set("X-Twilio-Signature", signature.Twilio(t.cfg.AuthToken, target, form))
 	t.cfg.Poster.Post(target, h, []byte(form.Encode()))
-}
-
-// twilioSignature is X-Twilio-Signature: base64 HMAC-SHA1 with the auth token over the
-// full URL followed by every parameter sorted by name, name then value. twilio-go's
-// RequestValidator only checks signatures; it does not expose computing one.
-func twilioSignature(authToken, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	mac := hmac.New(sha1.New, []byte(authToken))
-	mac.Write([]byte(fullURL))
-	for _, k := range keys {
-		for _, v := range form[k] {
-			mac.Write([]byte(k))
-			mac.Write([]byte(v))
-		}
-	}
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // twilioError answers with Twilio's error body.

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	twclient "github.com/twilio/twilio-go/client"
+
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // TestTwilioSignature checks the sandbox's signing against Twilio's published example
@@ -19,7 +21,7 @@ func TestTwilioSignature(t *testing.T) {
 		"From":    {"+14158675309"},
 		"To":      {"+18005551212"},
 	}
-	sig := twilioSignature("12345", fullURL, form)
+	sig := signature.Twilio("12345", fullURL, form)
 	if want := "RSOYDt4T1cUTdK1PDd93/VVr8B8="; sig != want {
 		t.Errorf("signature = %q, want Twilio's %q", sig, want)
 	}

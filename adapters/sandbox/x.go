@@ -1,9 +1,6 @@
 package sandbox
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // XConfig configures the sandbox X API.
@@ -148,10 +147,8 @@ func (x *X) post(payload any) {
 	if err != nil {
 		return
 	}
-	mac := hmac.New(sha256.New, []byte(x.cfg.ConsumerSecret))
-	mac.Write(body)
 	x.cfg.Poster.Post(x.cfg.WebhookURL, http.Header{
 		"Content-Type":                 {"application/json"},
-		"X-Twitter-Webhooks-Signature": {"sha256=" + base64.StdEncoding.EncodeToString(mac.Sum(nil))},
+		"X-Twitter-Webhooks-Signature": {signature.SHA256(x.cfg.ConsumerSecret, body, signature.Base64)},
 	}, body)
 }
