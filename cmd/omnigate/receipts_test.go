@@ -2,23 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/omnigate/omnigate/config"
+	"github.com/omnigate/omnigate/adapters/signature"
 )
 
 // TestReceiptMetrics: delivery receipts posted by a carrier's webhook (here an
@@ -41,24 +34,7 @@ providers:
 allow_private_destinations: true
 log: {level: warn}
 `, opsHash(opsAnnKey), fake.URL, opsOpenSecret)
-	cfgPath := filepath.Join(t.TempDir(), "omnigate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := newDaemon(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + d.ln.Addr().String()
+	base, _, _ := serveIn(t, t.TempDir(), cfgText)
 
 	do := func(req *http.Request) (int, []byte) {
 		t.Helper()
@@ -110,11 +86,9 @@ log: {level: warn}
 		if st == "Failed" {
 			body = strings.Replace(body, `"direction"`, `"reasons":[{"code":"RecipientOptedOut","message":"blocked"}],"direction"`, 1)
 		}
-		mac := hmac.New(sha256.New, []byte(opsOpenSecret))
-		mac.Write([]byte(body))
 		req, _ := http.NewRequest(http.MethodPost, base+"/webhooks/open/web-widget", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Hub-Signature-256", "sha256="+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+		req.Header.Set("X-Hub-Signature-256", signature.SHA256(opsOpenSecret, []byte(body), signature.Base64))
 		if code, b := do(req); code != http.StatusOK {
 			t.Fatalf("receipt %s %s: %d %s", id, st, code, b)
 		}

@@ -2,20 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/omnigate/omnigate/config"
 	"github.com/omnigate/omnigate/events"
 )
 
@@ -78,24 +73,10 @@ principals:
 events: {url: %q, secret: %q, batch: %d}
 log: {level: warn}
 `, opsHash(opsAnnKey), platform.URL, secret, batch)
-	cfgPath := filepath.Join(dir, "omnigate.yaml")
-	os.WriteFile(cfgPath, []byte(cfgText), 0o600)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := newDaemon(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	base, d, _ := serveIn(t, dir, cfgText)
 	// The daemon learned its port only after listening: carriers must call that one.
-	base := "http://" + d.ln.Addr().String()
-	if cfg.PublicURL != base {
-		t.Fatalf("public_url %s differs from the listener %s", cfg.PublicURL, base)
+	if d.cfg.PublicURL != base {
+		t.Fatalf("public_url %s differs from the listener %s", d.cfg.PublicURL, base)
 	}
 
 	body, _ := json.Marshal(map[string]any{"channel": "sms", "to": "(415) 555-0100", "text": "Shipped. Any questions?"})
