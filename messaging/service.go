@@ -337,17 +337,14 @@ func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules
 		return res, nil, nil
 	}
 
-	if _, err := tx.UpsertContact(omnigate.Contact{Channel: k.Channel, Address: k.ContactAddress}, now); err != nil {
-		return res, nil, err
-	}
+	// Every write of the send goes to the store at once: on PostgreSQL one round trip.
+	w := store.Writes{Now: now, Contacts: []omnigate.Contact{{Channel: k.Channel, Address: k.ContactAddress}}}
 	change := ""
 	switch outcome {
 	case OutcomeNew:
 		if hasLatest && latest.State != omnigate.StateClosed {
 			latest.State = omnigate.StateClosed
-			if err := tx.UpdateConversation(latest); err != nil {
-				return res, nil, err
-			}
+			w.Updated = append(w.Updated, latest)
 		}
 		conv = omnigate.Conversation{ID: NewID("conv"), Channel: k.Channel, QueueID: req.queue.ID, Address: k.Address,
 			ContactAddress: k.ContactAddress, ContactName: contact.Name, OpenedAt: now,
@@ -362,39 +359,32 @@ func (s *Service) sendOne(tx store.Tx, req send, dryRun bool, rules policy.Rules
 	conv.LastActivityAt = now
 	conv.RepliesSinceInbound++
 
-	var msgs []omnigate.Message
 	for _, p := range parts(k.Channel, req.text, req.template, req.media) {
-		msgs = append(msgs, omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound,
+		w.Messages = append(w.Messages, omnigate.Message{ID: NewID("msg"), ConversationID: conv.ID, Direction: omnigate.Outbound,
 			Channel: k.Channel, QueueID: req.queue.ID, From: k.Address, To: k.ContactAddress, Text: p.Text,
 			Template: req.template, Media: p.Media, Sender: req.sender, PrincipalID: req.principal.ID, Tag: d.Tag,
 			Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now})
 	}
+	msgs := w.Messages
 	if outcome == OutcomeNew {
-		err = tx.InsertConversation(conv)
+		w.Inserted = append(w.Inserted, conv)
 	} else {
-		err = tx.UpdateConversation(conv)
-	}
-	if err != nil {
-		return res, nil, err
+		w.Updated = append(w.Updated, conv)
 	}
 	// Parts are enqueued in order on the conversation's FIFO key: each waits for the one
-	// before it. The deliveries and the event go in one statement.
-	rows := make([]store.NewEntry, 0, len(msgs)+1)
+	// before it.
 	for _, m := range msgs {
-		if err := tx.InsertMessage(m); err != nil {
-			return res, nil, err
-		}
-		rows = append(rows, store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now})
+		w.Entries = append(w.Entries, store.NewEntry{Kind: store.KindDeliver, FIFOKey: conv.ID, MessageID: m.ID, DueAt: now})
 		if len(msgs) > 1 {
 			res.Parts = append(res.Parts, m.ID)
 		}
 	}
 	if change != "" {
-		if rows, err = s.addEvent(rows, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
+		if w.Entries, err = s.addEvent(w.Entries, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
 			return res, nil, err
 		}
 	}
-	if err := tx.Enqueue(rows...); err != nil {
+	if err := tx.Write(w); err != nil {
 		return res, nil, err
 	}
 	res.MessageID, res.ConversationID, res.Status = msgs[0].ID, conv.ID, string(msgs[0].Status)

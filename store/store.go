@@ -287,6 +287,17 @@ type IdempotencyBegin struct {
 	Stale time.Time
 }
 
+// Writes are a decision's blind writes, for Tx.Write: nothing in them depends on what
+// another of them returns.
+type Writes struct {
+	Now      time.Time // the contacts' updated_at
+	Contacts []omnigate.Contact
+	Updated  []omnigate.Conversation
+	Inserted []omnigate.Conversation
+	Messages []omnigate.Message
+	Entries  []NewEntry
+}
+
 // Tx is one write transaction. Its methods are only valid inside the Update call that
 // handed it out. Any method may also return the database's own error (the transaction
 // then rolls back); the errors listed are those a caller acts on.
@@ -367,6 +378,14 @@ type Tx interface {
 	// Enqueue inserts outbox rows, in the order given (ids ascend with it, so rows of one
 	// FIFO key keep that order). Errors: only the database's.
 	Enqueue(es ...NewEntry) error
+	// Write stores what a decision wrote, as if by calling, in this order, UpsertContact
+	// for each contact (at w.Now, its result unread), UpdateConversation for each of
+	// w.Updated, InsertConversation for each of w.Inserted, InsertMessage for each
+	// message and Enqueue(w.Entries...): on PostgreSQL in one statement, one round trip
+	// where the calls took one each. Errors: ErrNotFound when a conversation to update
+	// does not exist (the caller must then fail its transaction: other writes may have
+	// been made); otherwise the database's.
+	Write(w Writes) error
 	// InsertMedia records an inbound attachment's reference. Errors: only the database's.
 	InsertMedia(m MediaRef) error
 

@@ -93,6 +93,66 @@ func BenchmarkEnqueue(b *testing.B) {
 	}
 }
 
+// sendWrites is what a send to a new contact writes: the contact, the conversation, its
+// message, the delivery and the conversation's event.
+func sendWrites(n int64, now time.Time) store.Writes {
+	convID := fmt.Sprintf("conv_bench_%d", n)
+	contact := fmt.Sprintf("+1555%07d", n%10_000_000)
+	c := omnigate.Conversation{ID: convID, Channel: omnigate.SMS, QueueID: "support", Address: "+15550001111",
+		ContactAddress: contact, State: omnigate.StateAssigned, AssignedTo: "agent-ann",
+		OpenedAt: now, LastActivityAt: now, RepliesSinceInbound: 1}
+	m := omnigate.Message{ID: fmt.Sprintf("msg_bench_%d", n), ConversationID: convID, Direction: omnigate.Outbound,
+		Channel: omnigate.SMS, QueueID: "support", From: c.Address, To: contact, Text: "Your order shipped.",
+		Sender: omnigate.Human, PrincipalID: "agent-ann", Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
+	return store.Writes{Now: now, Contacts: []omnigate.Contact{{Channel: omnigate.SMS, Address: contact}},
+		Inserted: []omnigate.Conversation{c}, Messages: []omnigate.Message{m},
+		Entries: []store.NewEntry{{Kind: store.KindDeliver, FIFOKey: convID, MessageID: m.ID, DueAt: now},
+			{Kind: store.KindEvent, FIFOKey: "ev:" + convID, Payload: []byte(`{"type":"conversation.updated","data":{}}`), DueAt: now}}}
+}
+
+// BenchmarkSendWrites writes what a send to a new contact writes, from 64 goroutines:
+// "write" in one Tx.Write (on PostgreSQL one statement), "calls" one method per write as
+// before it; sends/s counts sends committed per second.
+func BenchmarkSendWrites(b *testing.B) {
+	for _, s := range benchStores {
+		for _, mode := range []string{"write", "calls"} {
+			b.Run(s.name+"/"+mode, func(b *testing.B) {
+				db := s.open(b)
+				ctx := context.Background()
+				b.SetParallelism(32)
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						w := sendWrites(benchSeq.Add(1), time.Now())
+						err := db.Update(ctx, func(tx store.Tx) error {
+							if mode == "write" {
+								return tx.Write(w)
+							}
+							if _, err := tx.UpsertContact(w.Contacts[0], w.Now); err != nil {
+								return err
+							}
+							if err := tx.InsertConversation(w.Inserted[0]); err != nil {
+								return err
+							}
+							if err := tx.InsertMessage(w.Messages[0]); err != nil {
+								return err
+							}
+							return tx.Enqueue(w.Entries...)
+						})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
+			})
+		}
+	}
+}
+
 // BenchmarkClaimComplete pre-fills b.N deliverable rows spread over many FIFO keys,
 // then claims them 128 at a time and completes each batch as sent, as the relay does;
 // rows/s counts rows claimed and completed per second.

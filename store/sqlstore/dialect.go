@@ -32,6 +32,10 @@ type dialect interface {
 	// lockKey serialises transactions on one conversation key.
 	lockKey(ctx context.Context, tx *sql.Tx, key string) error
 	groupCommit() bool
+	// combinedWrites: Tx.Write runs as one statement of data-modifying WITH clauses
+	// (PostgreSQL, where each statement is a round trip); otherwise statement by
+	// statement (SQLite, where a combined statement costs what its parts do).
+	combinedWrites() bool
 	// committers is how many transactions fold concurrent Update calls at once: one on
 	// SQLite (its one writer), several on PostgreSQL, whose connections write in
 	// parallel.
@@ -116,6 +120,7 @@ func (sqliteDialect) rebind(q string) string      { return q }
 func (sqliteDialect) claimLock() string           { return "" }
 func (sqliteDialect) rowLock() string             { return "" }
 func (sqliteDialect) groupCommit() bool           { return true }
+func (sqliteDialect) combinedWrites() bool        { return false }
 func (sqliteDialect) committers() int             { return 1 }
 func (sqliteDialect) lockKey(context.Context, *sql.Tx, string) error {
 	return nil // write transactions are already serial (BEGIN IMMEDIATE, one writer)
@@ -156,6 +161,7 @@ func (postgresDialect) gooseDialect() goose.Dialect { return goose.DialectPostgr
 func (postgresDialect) claimLock() string           { return " FOR UPDATE SKIP LOCKED" }
 func (postgresDialect) rowLock() string             { return " FOR UPDATE" }
 func (postgresDialect) groupCommit() bool           { return false }
+func (postgresDialect) combinedWrites() bool        { return true }
 
 // committers: four of the ten connections run batches; the others stay free for the
 // relay's claims and completes and for reads.

@@ -67,6 +67,7 @@ type DB struct {
 	closeMu sync.Once
 
 	listenCancel context.CancelFunc
+	writes       sync.Map // writeShape → Tx.Write's statement (PostgreSQL)
 	lock         *os.File // SQLite owner's lock file
 }
 

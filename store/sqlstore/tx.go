@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,19 @@ const msgCols = `id, conversation_id, direction, channel, queue_id, from_address
 const convCols = `id, channel, queue_id, address, contact_address, contact_name, state, assigned_to,
 	opened_at, last_inbound_at, last_activity_at, replies_since_inbound, wrapup_code, wrapup_notes`
 
+// The write path's statements, shared by their own methods and by Write's combined form.
+const (
+	upsertContactSQL = `INSERT INTO contacts (channel, address, name, name_lower, updated_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (channel, address) DO UPDATE SET
+			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END,
+			name_lower = CASE WHEN excluded.name <> '' THEN excluded.name_lower ELSE contacts.name_lower END,
+			updated_at = excluded.updated_at`
+	updateConvSQL = `UPDATE conversations SET queue_id = ?, contact_name = ?, state = ?, assigned_to = ?,
+			last_inbound_at = ?, last_activity_at = ?, replies_since_inbound = ?, wrapup_code = ?, wrapup_notes = ? WHERE id = ?`
+	insertConvSQL = `INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertMsgSQL  = `INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+)
+
 func buildQueries(d dialect) queries {
 	r := d.rebind
 	return queries{
@@ -55,12 +69,7 @@ func buildQueries(d dialect) queries {
 			LEFT JOIN opt_outs o ON o.channel = c.channel AND o.contact_address = c.address
 			WHERE c.channel = ? AND c.address = ? ORDER BY o.our_address`),
 		// The write and the contact as stored in one statement.
-		upsertContact: r(`INSERT INTO contacts (channel, address, name, name_lower, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (channel, address) DO UPDATE SET
-			name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END,
-			name_lower = CASE WHEN excluded.name <> '' THEN excluded.name_lower ELSE contacts.name_lower END,
-			updated_at = excluded.updated_at
-			RETURNING name, updated_at`),
+		upsertContact: r(upsertContactSQL + ` RETURNING name, updated_at`),
 		optOut: r(`INSERT INTO opt_outs (channel, contact_address, our_address, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (channel, contact_address, our_address) DO NOTHING`),
 		optIn: r(`DELETE FROM opt_outs WHERE channel = ? AND contact_address = ? AND our_address = ?`),
@@ -77,11 +86,10 @@ func buildQueries(d dialect) queries {
 			LEFT JOIN (SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND address = ? AND contact_address = ?
 				ORDER BY last_activity_at DESC, opened_at DESC LIMIT 1) l ON 1 = 1`),
 		conv:       r(`SELECT ` + convCols + ` FROM conversations WHERE id = ?`),
-		insertConv: r(`INSERT INTO conversations (` + convCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		updateConv: r(`UPDATE conversations SET queue_id = ?, contact_name = ?, state = ?, assigned_to = ?,
-			last_inbound_at = ?, last_activity_at = ?, replies_since_inbound = ?, wrapup_code = ?, wrapup_notes = ? WHERE id = ?`),
+		insertConv: r(insertConvSQL),
+		updateConv: r(updateConvSQL),
 
-		insertMsg:     r(`INSERT INTO messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		insertMsg:     r(insertMsgSQL),
 		msg:           r(`SELECT ` + msgCols + ` FROM messages WHERE id = ?`),
 		msgByProvider: r(`SELECT ` + msgCols + ` FROM messages WHERE channel = ? AND provider_message_id = ? AND provider_message_id <> '' ORDER BY created_at LIMIT 1`),
 		setStatus: r(`UPDATE messages SET status = ?, updated_at = ?
@@ -365,13 +373,16 @@ func (t *tx) Contact(ch omnigate.Channel, address string) (omnigate.Contact, err
 func (t *tx) UpsertContact(c omnigate.Contact, now time.Time) (omnigate.Contact, error) {
 	out := omnigate.Contact{Channel: c.Channel, Address: c.Address}
 	var updated int64
-	err := t.row(t.db.q.upsertContact, string(c.Channel), c.Address, c.Name, strings.ToLower(c.Name), micros(now)).
-		Scan(&out.Name, &updated)
+	err := t.row(t.db.q.upsertContact, contactArgs(nil, c, now)...).Scan(&out.Name, &updated)
 	if err != nil {
 		return omnigate.Contact{}, err
 	}
 	out.UpdatedAt = fromMicros(updated)
 	return out, nil
+}
+
+func contactArgs(args []any, c omnigate.Contact, now time.Time) []any {
+	return append(args, string(c.Channel), c.Address, c.Name, strings.ToLower(c.Name), micros(now))
 }
 
 func (t *tx) SetOptOut(o store.OptOut) error {
@@ -441,15 +452,18 @@ func (t *tx) Conversation(id string) (omnigate.Conversation, error) {
 }
 
 func (t *tx) InsertConversation(c omnigate.Conversation) error {
-	_, err := t.exec(t.db.q.insertConv, c.ID, string(c.Channel), c.QueueID, c.Address, c.ContactAddress, c.ContactName,
-		string(c.State), c.AssignedTo, micros(c.OpenedAt), micros(c.LastInboundAt), micros(c.LastActivityAt),
-		c.RepliesSinceInbound, c.WrapupCode, c.WrapupNotes)
+	_, err := t.exec(t.db.q.insertConv, insertConvArgs(nil, c)...)
 	return err
 }
 
+func insertConvArgs(args []any, c omnigate.Conversation) []any {
+	return append(args, c.ID, string(c.Channel), c.QueueID, c.Address, c.ContactAddress, c.ContactName,
+		string(c.State), c.AssignedTo, micros(c.OpenedAt), micros(c.LastInboundAt), micros(c.LastActivityAt),
+		c.RepliesSinceInbound, c.WrapupCode, c.WrapupNotes)
+}
+
 func (t *tx) UpdateConversation(c omnigate.Conversation) error {
-	res, err := t.exec(t.db.q.updateConv, c.QueueID, c.ContactName, string(c.State), c.AssignedTo,
-		micros(c.LastInboundAt), micros(c.LastActivityAt), c.RepliesSinceInbound, c.WrapupCode, c.WrapupNotes, c.ID)
+	res, err := t.exec(t.db.q.updateConv, updateConvArgs(nil, c)...)
 	if err != nil {
 		return err
 	}
@@ -457,6 +471,11 @@ func (t *tx) UpdateConversation(c omnigate.Conversation) error {
 		return store.ErrNotFound
 	}
 	return nil
+}
+
+func updateConvArgs(args []any, c omnigate.Conversation) []any {
+	return append(args, c.QueueID, c.ContactName, string(c.State), c.AssignedTo,
+		micros(c.LastInboundAt), micros(c.LastActivityAt), c.RepliesSinceInbound, c.WrapupCode, c.WrapupNotes, c.ID)
 }
 
 func (t *tx) InsertMessage(m omnigate.Message) error {
@@ -679,12 +698,9 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 6*len(es))
-	for _, e := range es {
-		if e.DueAt.IsZero() {
-			return errors.New("store: enqueue: zero due time")
-		}
-		args = append(args, e.Kind, e.FIFOKey, e.MessageID, e.Payload, micros(e.DueAt), micros(e.DueAt))
+	args, err := entryArgs(make([]any, 0, 6*len(es)), es)
+	if err != nil {
+		return err
 	}
 	var q string
 	switch len(es) {
@@ -700,6 +716,22 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 	if _, err := t.exec(q, args...); err != nil {
 		return err
 	}
+	return t.afterEnqueue()
+}
+
+func entryArgs(args []any, es []store.NewEntry) ([]any, error) {
+	for _, e := range es {
+		if e.DueAt.IsZero() {
+			return nil, errors.New("store: enqueue: zero due time")
+		}
+		args = append(args, e.Kind, e.FIFOKey, e.MessageID, e.Payload, micros(e.DueAt), micros(e.DueAt))
+	}
+	return args, nil
+}
+
+// afterEnqueue notes that rows were enqueued, and tells other instances at commit when
+// no committer does it for the batch.
+func (t *tx) afterEnqueue() error {
 	t.enqueued = true
 	if !t.notified && !t.batched {
 		t.notified = true
@@ -745,4 +777,141 @@ func (t *tx) FinishIdempotency(principalID, key string, code int, response []byt
 func (t *tx) DropIdempotency(principalID, key string) error {
 	_, err := t.exec(t.db.q.idemDrop, principalID, key)
 	return err
+}
+
+// Write implements store.Tx.
+func (t *tx) Write(w store.Writes) error {
+	if !t.db.d.combinedWrites() || !distinctWrites(w) {
+		return t.writeEach(w)
+	}
+	args := make([]any, 0, 5*len(w.Contacts)+10*len(w.Updated)+14*len(w.Inserted)+21*len(w.Messages)+6*len(w.Entries))
+	for _, c := range w.Contacts {
+		args = contactArgs(args, c, w.Now)
+	}
+	for _, c := range w.Updated {
+		args = updateConvArgs(args, c)
+	}
+	for _, c := range w.Inserted {
+		args = insertConvArgs(args, c)
+	}
+	for _, m := range w.Messages {
+		ma, err := messageArgs(m)
+		if err != nil {
+			return err
+		}
+		args = append(args, ma...)
+	}
+	args, err := entryArgs(args, w.Entries)
+	if err != nil {
+		return err
+	}
+	shape := writeShape{len(w.Contacts), len(w.Updated), len(w.Inserted), len(w.Messages), len(w.Entries)}
+	var updated int
+	if err := t.row(t.db.writeSQL(shape), args...).Scan(&updated); err != nil {
+		return err
+	}
+	if updated != len(w.Updated) {
+		return store.ErrNotFound
+	}
+	if len(w.Entries) > 0 {
+		return t.afterEnqueue()
+	}
+	return nil
+}
+
+// writeEach is Write one statement at a time.
+func (t *tx) writeEach(w store.Writes) error {
+	for _, c := range w.Contacts {
+		if _, err := t.UpsertContact(c, w.Now); err != nil {
+			return err
+		}
+	}
+	for _, c := range w.Updated {
+		if err := t.UpdateConversation(c); err != nil {
+			return err
+		}
+	}
+	for _, c := range w.Inserted {
+		if err := t.InsertConversation(c); err != nil {
+			return err
+		}
+	}
+	for _, m := range w.Messages {
+		if err := t.InsertMessage(m); err != nil {
+			return err
+		}
+	}
+	return t.Enqueue(w.Entries...)
+}
+
+// distinctWrites reports whether no row is written twice by w: the clauses of one
+// statement run on one snapshot, so two of them cannot change the same row in turn.
+func distinctWrites(w store.Writes) bool {
+	contacts := make(map[[2]string]bool, len(w.Contacts))
+	for _, c := range w.Contacts {
+		k := [2]string{string(c.Channel), c.Address}
+		if contacts[k] {
+			return false
+		}
+		contacts[k] = true
+	}
+	convs := make(map[string]bool, len(w.Updated)+len(w.Inserted))
+	for _, c := range slices.Concat(w.Updated, w.Inserted) {
+		if convs[c.ID] {
+			return false
+		}
+		convs[c.ID] = true
+	}
+	return true
+}
+
+// writeShape is how many of each write a Write holds: its statement's text.
+type writeShape struct{ contacts, updated, inserted, messages, entries int }
+
+// writeSQL returns the one statement of a shape of writes, built once per shape: each
+// write a data-modifying WITH clause (PostgreSQL runs every clause, on one snapshot,
+// in no set order, which is why distinctWrites must hold), the rows of one table in one
+// multi-row INSERT, in their order (outbox ids ascend with it). The statement answers
+// how many conversations it updated.
+func (db *DB) writeSQL(s writeShape) string {
+	if q, ok := db.writes.Load(s); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	clauses := 0
+	clause := func(q string) string {
+		name := "w" + strconv.Itoa(clauses)
+		if clauses == 0 {
+			b.WriteString("WITH ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(name + " AS (" + q + ")")
+		clauses++
+		return name
+	}
+	rows := func(n int, insert string) string {
+		head, values, _ := strings.Cut(insert, " VALUES ")
+		return head + " VALUES " + strings.Repeat(values+", ", n-1) + values
+	}
+	for range s.contacts {
+		clause(upsertContactSQL)
+	}
+	counts := []string{"0"}
+	for range s.updated {
+		counts = append(counts, "(SELECT count(*) FROM "+clause(updateConvSQL+" RETURNING 1")+")")
+	}
+	if s.inserted > 0 {
+		clause(rows(s.inserted, insertConvSQL))
+	}
+	if s.messages > 0 {
+		clause(rows(s.messages, insertMsgSQL))
+	}
+	if s.entries > 0 {
+		clause(enqueueSQL(s.entries))
+	}
+	b.WriteString(" SELECT " + strings.Join(counts, " + "))
+	q := db.d.rebind(b.String())
+	db.writes.Store(s, q)
+	return q
 }

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"conversation and message round trip", testRoundTrip},
 		{"claim respects per-key FIFO", testFIFO},
 		{"rows enqueued in one call keep their order", testEnqueueOrder},
+		{"Write stores a decision's writes as the calls it stands for would", testWrite},
 		{"a stale lease cannot complete or fail", testLeaseToken},
 		{"retry and dead letters", testRetryDead},
 		{"status never moves backwards", testStatusForward},
