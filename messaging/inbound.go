@@ -177,12 +177,13 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 		return nil, stored, err
 	}
 	change := ""
+	// The conversation, the message and the events go to the store in one Write: on
+	// PostgreSQL one round trip.
+	var w store.Writes
 	if !hasConv || !live(conv, rules.ThreadingTimeline, now) {
 		if hasConv && conv.State != omnigate.StateClosed {
 			conv.State = omnigate.StateClosed
-			if err := tx.UpdateConversation(conv); err != nil {
-				return nil, stored, err
-			}
+			w.Updated = append(w.Updated, conv)
 		}
 		conv = omnigate.Conversation{ID: NewID("conv"), Channel: ev.Channel, QueueID: q.ID, Address: ev.Address,
 			ContactAddress: ev.ContactAddress, State: omnigate.StateQueued, OpenedAt: now}
@@ -205,17 +206,12 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 		return nil, stored, err
 	}
 	if hasConv {
-		err = tx.UpdateConversation(conv)
+		w.Updated = append(w.Updated, conv)
 	} else {
-		err = tx.InsertConversation(conv)
+		w.Inserted = append(w.Inserted, conv)
 	}
-	if err != nil {
-		return nil, stored, err
-	}
-	if err := tx.InsertMessage(m); err != nil {
-		return nil, stored, err
-	}
-	// The conversation's change and the message: both events in one statement.
+	w.Messages = append(w.Messages, m)
+	// The conversation's change and the message: both events.
 	var rows []store.NewEntry
 	if change != "" {
 		if rows, err = s.addEvent(rows, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
@@ -229,10 +225,10 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 		exp := at.Add(rules.StoryMediaTTL)
 		data.MediaExpiresAt = &exp
 	}
-	if rows, err = s.addEvent(rows, events.TypeMessageInbound, conv.ID, data, now); err != nil {
+	if w.Entries, err = s.addEvent(rows, events.TypeMessageInbound, conv.ID, data, now); err != nil {
 		return nil, stored, err
 	}
-	if err := tx.Enqueue(rows...); err != nil {
+	if err := tx.Write(w); err != nil {
 		return nil, stored, err
 	}
 	if ev.Channel == omnigate.SMS || ev.Channel == omnigate.WhatsApp {
