@@ -45,7 +45,11 @@ type Config struct {
 	// at least 1): enough to keep workers busy, never a backlog that outlives a lease.
 	Buffer int
 	// BatchSize caps the rows one claim takes (default 128).
-	BatchSize   int
+	BatchSize int
+	// ClaimGap is the least time from the end of one claim to the start of the next
+	// (default 2ms; negative: none). Under load every commit wakes the claimer, and claims that each found a row
+	// or two cost a transaction apiece; waiting a moment lets rows gather into one claim.
+	ClaimGap    time.Duration
 	Lease       time.Duration // default 30s
 	MaxAttempts int           // default 10
 	// InitialBackoff and MaxBackoff bound the exponential retry delay (defaults 1s, 10m).
@@ -144,6 +148,9 @@ func New(cfg Config) (*Relay, error) {
 	defd(&cfg.MaxBackoff, 10*time.Minute)
 	defd(&cfg.AttemptTimeout, min(10*time.Second, cfg.Lease/3))
 	defd(&cfg.InstanceTimeout, 5*time.Second)
+	if cfg.ClaimGap == 0 {
+		cfg.ClaimGap = 2 * time.Millisecond
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -251,21 +258,27 @@ func (r *Relay) claimLoop(ctx context.Context, work chan<- *flight) {
 	notify := r.cfg.Store.Notify()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var last time.Time // when the latest claim ended
 	for {
 		if ctx.Err() != nil {
 			return
 		}
 		wait := r.fallback // rows another instance scheduled, a missed NOTIFY
 		free := min(r.slots-r.count(), r.cfg.BatchSize)
+		gap := r.cfg.ClaimGap - time.Since(last)
 		switch {
 		case free <= 0:
 			// Full: a finished row wakes us.
 		case !r.fresh():
 			// Our heartbeat is not getting through: we could not keep a lease alive.
 			wait = r.beatEvery
+		case gap > 0:
+			// Too soon after the last claim: let rows gather.
+			wait = gap
 		default:
 			c, err := r.cfg.Store.ClaimDue(ctx, store.Claim{Owner: r.cfg.Owner, Now: r.cfg.Now(), LeaseNow: time.Now(),
 				Lease: r.cfg.Lease, Limit: free, Exclude: r.inflightIDs(), Pace: r.pace})
+			last = time.Now()
 			if err != nil {
 				if ctx.Err() != nil {
 					return
