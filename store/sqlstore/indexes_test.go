@@ -1,0 +1,137 @@
+package sqlstore
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate"
+	"github.com/omnigate/omnigate/store"
+)
+
+// sqliteIndexes lists the schema's own indexes (not the primary keys' autoindexes).
+func sqliteIndexes(t *testing.T, db *DB) []string {
+	t.Helper()
+	rows, err := db.r.Query(`SELECT name || ' ' || sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.Join(strings.Fields(s), " "))
+	}
+	return out
+}
+
+// TestSQLiteUnreadIndexesMigration rolls the migration that drops the indexes no
+// SQLite query reads back and forth over data: the indexes come and go, and the
+// reads that could have used them (the latest conversation of a key, the contact
+// search by name, cancelling a queued message's delivery) answer the same either way.
+func TestSQLiteUnreadIndexesMigration(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	k := store.ConversationKey{Channel: omnigate.SMS, Address: "+15550001111", ContactAddress: "+15557770000"}
+	conv := func(id string, opened time.Time) omnigate.Conversation {
+		return omnigate.Conversation{ID: id, Channel: k.Channel, QueueID: "support", Address: k.Address,
+			ContactAddress: k.ContactAddress, ContactName: "Ann", State: omnigate.StateAssigned, AssignedTo: "agent-ann",
+			OpenedAt: opened, LastActivityAt: now}
+	}
+	// Two conversations of the key active at the same time: the later opened is the latest.
+	older, newer := conv("conv-b", now.Add(-time.Hour)), conv("conv-a", now.Add(-time.Minute))
+	msg := func(id string) omnigate.Message {
+		return omnigate.Message{ID: id, ConversationID: newer.ID, Direction: omnigate.Outbound, Channel: k.Channel,
+			QueueID: "support", From: k.Address, To: k.ContactAddress, Text: "hi", Sender: omnigate.Human,
+			PrincipalID: "agent-ann", Status: omnigate.StatusQueued, CreatedAt: now, UpdatedAt: now}
+	}
+	n := 0
+	check := func(when string, want []string) {
+		t.Helper()
+		if got := sqliteIndexes(t, db); !slices.Equal(got, want) {
+			t.Errorf("%s: indexes\n%s\nwant\n%s", when, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		n++
+		id := "msg-" + string(rune('0'+n))
+		err := db.Update(ctx, func(stx store.Tx) error {
+			tx := stx.(*tx)
+			if err := tx.InsertMessage(msg(id)); err != nil {
+				return err
+			}
+			if err := tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: newer.ID, MessageID: id, DueAt: now}); err != nil {
+				return err
+			}
+			if got, err := tx.LatestConversation(k); err != nil || got.ID != newer.ID {
+				t.Errorf("%s: latest conversation = %s, %v; want %s", when, got.ID, err, newer.ID)
+			}
+			if got, err := tx.Recipient(k); err != nil || !got.HasLatest || got.Latest != newer || !got.ContactKnown || got.Contact.Name != "Ann" {
+				t.Errorf("%s: recipient = %+v, %v; want the contact Ann and %+v", when, got, err, newer)
+			}
+			canceled, err := tx.CancelQueued(newer.ID, "", now)
+			if err != nil || !slices.Equal(canceled, []string{id}) {
+				t.Errorf("%s: canceled %v, %v; want [%s]", when, canceled, err, id)
+			}
+			var left int
+			if err := tx.row(`SELECT COUNT(*) FROM outbox WHERE message_id = ?`, id).Scan(&left); err != nil || left != 0 {
+				t.Errorf("%s: %d outbox rows left for the canceled message (%v)", when, left, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Contacts(ctx, store.ContactQuery{Channel: k.Channel, Prefix: "an", Limit: 10})
+		if err != nil || len(got) != 1 || got[0].Address != k.ContactAddress {
+			t.Errorf("%s: contacts named an… = %+v, %v", when, got, err)
+		}
+	}
+	err = db.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.UpsertContact(omnigate.Contact{Channel: k.Channel, Address: k.ContactAddress, Name: "Ann"}, now); err != nil {
+			return err
+		}
+		if err := tx.InsertConversation(older); err != nil {
+			return err
+		}
+		return tx.InsertConversation(newer)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lean := sqliteIndexes(t, db)
+	check("migrated", lean)
+	for _, gone := range []string{"outbox_message", "contacts_name"} {
+		if slices.ContainsFunc(lean, func(s string) bool { return strings.HasPrefix(s, gone+" ") }) {
+			t.Errorf("%s is still there", gone)
+		}
+	}
+	if err := db.MigrateDownTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	var was []string
+	for _, s := range lean {
+		if !strings.HasPrefix(s, "conversations_key ") {
+			was = append(was, s)
+		}
+	}
+	was = append(was,
+		"contacts_name CREATE INDEX contacts_name ON contacts (name_lower)",
+		"conversations_key CREATE INDEX conversations_key ON conversations (channel, address, contact_address, last_activity_at)",
+		"outbox_message CREATE INDEX outbox_message ON outbox (message_id) WHERE message_id <> ''")
+	slices.Sort(was)
+	check("rolled back", was)
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("migrated again", lean)
+}
