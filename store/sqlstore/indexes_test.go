@@ -135,3 +135,38 @@ func TestSQLiteUnreadIndexesMigration(t *testing.T) {
 	}
 	check("migrated again", lean)
 }
+
+// TestSQLiteSendReadsPlans checks that a send's reads of the latest conversation stop
+// at the key's last index entry: no temporary table, no sort.
+func TestSQLiteSendReadsPlans(t *testing.T) {
+	db, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for name, q := range map[string]string{"recipient": db.q.recipient, "latest conversation": db.q.latestConv} {
+		args := make([]any, strings.Count(q, "?"))
+		for i := range args {
+			args[i] = "x"
+		}
+		rows, err := db.r.Query("EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		for _, step := range plan {
+			if strings.Contains(step, "TEMP B-TREE") || strings.Contains(step, "MATERIALIZE") || strings.HasPrefix(step, "SCAN conversations") {
+				t.Errorf("%s: %q in the plan\n%s", name, step, strings.Join(plan, "\n"))
+			}
+		}
+	}
+}
