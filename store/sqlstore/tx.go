@@ -22,6 +22,7 @@ type queries struct {
 	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg  string
 	holdReceipt, heldReceipts, dropReceipts                                  string
 	enqueue, enqueue2, enqueue3, seen, idem, idemBegin, idemFinish, idemDrop string
+	enqueue4, enqueue8, enqueue16, enqueue32                                 string
 	claim, reserveSlot, reschedule                                           string
 	completeRetry, completeDead, msgRequeue                                  string
 	release, releaseAll, dropInstance, dropInstances, beat, register         string
@@ -95,6 +96,10 @@ func buildQueries(d dialect) queries {
 		enqueue:      r(enqueueSQL(1)),
 		enqueue2:     r(enqueueSQL(2)),
 		enqueue3:     r(enqueueSQL(3)),
+		enqueue4:     r(enqueueSQL(4)),
+		enqueue8:     r(enqueueSQL(8)),
+		enqueue16:    r(enqueueSQL(16)),
+		enqueue32:    r(enqueueSQL(32)),
 		seen: r(`INSERT INTO inbound_seen (provider, provider_message_id, seen_at) VALUES (?, ?, ?)
 			ON CONFLICT (provider, provider_message_id) DO NOTHING`),
 		idem: r(`SELECT body_hash, done, code, response FROM idempotency WHERE principal_id = ? AND key = ? AND created_at >= ?`),
@@ -686,8 +691,18 @@ func enqueueSQL(n int) string {
 	return b.String()
 }
 
+// enqueueForm is a prepared Enqueue of n rows.
+type enqueueForm struct {
+	n int
+	q string
+}
+
 // Enqueue inserts the rows in one statement: one of the prepared forms for up to three
-// rows (a send's deliveries and its events), one built for the batch beyond that.
+// rows (a send's deliveries and its events), one built for the batch beyond that. On
+// SQLite's writer, where statements are prepared once, a larger batch (a Complete's
+// status events) goes as consecutive prepared forms of 32, 16, 8, 4 and fewer rows
+// instead, in its order: parsing a statement built for the batch cost more than
+// running it.
 func (t *tx) Enqueue(es ...store.NewEntry) error {
 	if len(es) == 0 {
 		return nil
@@ -699,19 +714,22 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 		}
 		args = append(args, e.Kind, e.FIFOKey, e.MessageID, e.Payload, micros(e.DueAt), micros(e.DueAt))
 	}
-	var q string
-	switch len(es) {
-	case 1:
-		q = t.db.q.enqueue
-	case 2:
-		q = t.db.q.enqueue2
-	case 3:
-		q = t.db.q.enqueue3
-	default:
-		q = t.db.d.rebind(enqueueSQL(len(es)))
+	q := t.db.q
+	forms := []enqueueForm{{32, q.enqueue32}, {16, q.enqueue16}, {8, q.enqueue8}, {4, q.enqueue4},
+		{3, q.enqueue3}, {2, q.enqueue2}, {1, q.enqueue}}
+	if len(es) > 3 && t.db.stmts == nil {
+		forms = []enqueueForm{{len(es), t.db.d.rebind(enqueueSQL(len(es)))}}
 	}
-	if _, err := t.exec(q, args...); err != nil {
-		return err
+	for len(args) > 0 {
+		for _, f := range forms {
+			if n := 6 * f.n; n <= len(args) {
+				if _, err := t.exec(f.q, args[:n]...); err != nil {
+					return err
+				}
+				args = args[n:]
+				break
+			}
+		}
 	}
 	t.enqueued = true
 	if !t.notified && !t.batched {
