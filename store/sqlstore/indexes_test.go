@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,11 +32,12 @@ func sqliteIndexes(t *testing.T, db *DB) []string {
 	return out
 }
 
-// TestSQLiteUnreadIndexesMigration rolls the migration that drops the indexes no
-// SQLite query reads back and forth over data: the indexes come and go, and the
-// reads that could have used them (the latest conversation of a key, the contact
-// search by name, cancelling a queued message's delivery) answer the same either way.
-func TestSQLiteUnreadIndexesMigration(t *testing.T) {
+// TestSQLiteLeanIndexesMigrations rolls the migrations that drop the indexes no
+// SQLite query reads (00008) and fold the two conversation indexes into one (00009)
+// back and forth over data: the indexes come and go, and the reads that could have
+// used them (the latest conversation of a key, the contact search by name, cancelling
+// a queued message's delivery) answer the same either way.
+func TestSQLiteLeanIndexesMigrations(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
 	if err != nil {
@@ -110,30 +112,91 @@ func TestSQLiteUnreadIndexesMigration(t *testing.T) {
 	}
 	lean := sqliteIndexes(t, db)
 	check("migrated", lean)
-	for _, gone := range []string{"outbox_message", "contacts_name"} {
-		if slices.ContainsFunc(lean, func(s string) bool { return strings.HasPrefix(s, gone+" ") }) {
-			t.Errorf("%s is still there", gone)
+	for _, gone := range []string{"outbox_message ", "contacts_name ", "conversations_contact "} {
+		if slices.ContainsFunc(lean, func(s string) bool { return strings.HasPrefix(s, gone) }) {
+			t.Errorf("%sis still there", gone)
 		}
 	}
-	if err := db.MigrateDownTo(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
-	var was []string
-	for _, s := range lean {
-		if !strings.HasPrefix(s, "conversations_key ") {
-			was = append(was, s)
+	// replace returns list with the indexes named in defs (name, then its SQL) put in.
+	replace := func(list []string, defs ...string) []string {
+		var out []string
+		for _, s := range list {
+			if !slices.ContainsFunc(defs, func(d string) bool { return strings.HasPrefix(s, strings.Fields(d)[0]+" ") }) {
+				out = append(out, s)
+			}
 		}
+		out = append(out, defs...)
+		slices.Sort(out)
+		return out
 	}
-	was = append(was,
+	v8 := replace(lean,
+		"conversations_contact CREATE INDEX conversations_contact ON conversations (channel, contact_address, last_activity_at)",
+		"conversations_key CREATE INDEX conversations_key ON conversations (channel, address, contact_address, last_activity_at, opened_at)")
+	v7 := replace(v8,
 		"contacts_name CREATE INDEX contacts_name ON contacts (name_lower)",
 		"conversations_key CREATE INDEX conversations_key ON conversations (channel, address, contact_address, last_activity_at)",
 		"outbox_message CREATE INDEX outbox_message ON outbox (message_id) WHERE message_id <> ''")
-	slices.Sort(was)
-	check("rolled back", was)
+	for _, down := range []struct {
+		version int64
+		want    []string
+	}{{8, v8}, {7, v7}} {
+		if err := db.MigrateDownTo(ctx, down.version); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("rolled back to %d", down.version), down.want)
+	}
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	check("migrated again", lean)
+}
+
+// TestSQLiteContactConversationsOrder lists a contact's conversations with two of
+// our addresses: the most recently active first, and of two active at the same time
+// the later id first, as the index by contact alone listed them.
+func TestSQLiteContactConversationsOrder(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	conv := func(id, ours string, active time.Time) omnigate.Conversation {
+		return omnigate.Conversation{ID: id, Channel: omnigate.SMS, QueueID: "support", Address: ours,
+			ContactAddress: "+15557770000", State: omnigate.StateClosed, OpenedAt: active, LastActivityAt: active}
+	}
+	cs := []omnigate.Conversation{
+		conv("conv-1", "+15550001111", now.Add(-time.Hour)),
+		conv("conv-2", "+15550002222", now),
+		conv("conv-3", "+15550001111", now),
+		conv("conv-4", "+15550002222", now.Add(-time.Minute)),
+	}
+	err = db.Update(ctx, func(tx store.Tx) error {
+		for _, c := range cs {
+			if err := tx.InsertConversation(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Conversations(ctx, omnigate.SMS, "+15557770000", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range got {
+		ids = append(ids, c.ID)
+	}
+	if want := []string{"conv-3", "conv-2", "conv-4", "conv-1"}; !slices.Equal(ids, want) {
+		t.Errorf("conversations = %v, want %v", ids, want)
+	}
+	if got, _ := db.Conversations(ctx, omnigate.SMS, "+15557770000", 1); len(got) != 1 || got[0].ID != "conv-3" {
+		t.Errorf("the latest conversation = %+v, want conv-3", got)
+	}
 }
 
 // TestSQLiteSendReadsPlans checks that a send's reads of the latest conversation stop

@@ -178,7 +178,7 @@ func buildQueries(d dialect) queries {
 		statsOldest:  r(`SELECT MIN(due_at) FROM outbox WHERE status = 'pending' AND due_at <= ?`),
 
 		convMsgs:       r(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ? ORDER BY created_at, id`),
-		convsOfContact: r(`SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND contact_address = ? ORDER BY last_activity_at DESC LIMIT ?`),
+		convsOfContact: r(convsOfContactSQL(d)),
 		contacts: r(`SELECT channel, address, name, updated_at FROM contacts
 			WHERE (? = '' OR channel = ?) AND (address LIKE ? ESCAPE '\' OR name_lower LIKE ? ESCAPE '\')
 			AND (channel || '|' || address) > ?
@@ -222,6 +222,19 @@ func doneInSQL(d dialect) string {
 	}
 	return `DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE (o.id, o.lease_token) IN
 			(SELECT r.eid, r.token FROM ` + d.records("r", col{"eid", "bigint"}, col{"token", "text"}) + `) ORDER BY o.id` + d.rowLock() + `) RETURNING id`
+}
+
+// convsOfContactSQL lists a contact's conversations, the most recently active first.
+// SQLite reads them from conversations_key, which orders a contact's conversations by
+// our address first, so it sorts them; conversations active at the same time come in
+// the order its index by contact alone (before migration 00009) gave them, the later
+// id first.
+func convsOfContactSQL(d dialect) string {
+	order := "last_activity_at DESC"
+	if d.name() == "sqlite" {
+		order += ", id DESC"
+	}
+	return `SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND contact_address = ? ORDER BY ` + order + ` LIMIT ?`
 }
 
 func prefixed(p, cols string) string {
