@@ -162,8 +162,7 @@ func buildQueries(d dialect) queries {
 		setProviderIn: r(`UPDATE messages SET provider_message_id = r.pid
 			FROM ` + d.records("r", col{"mid", "text"}, col{"pid", "text"}) + `
 			WHERE messages.id = r.mid AND messages.provider_message_id = ''`),
-		heldIn: r(`SELECT DISTINCT channel, provider_message_id FROM early_receipts WHERE (channel, provider_message_id) IN
-			(SELECT r.ch, r.pid FROM ` + d.records("r", col{"ch", "text"}, col{"pid", "text"}) + `)`),
+		heldIn: r(heldInSQL(d)),
 		pruneSeen: r(`DELETE FROM inbound_seen WHERE (provider, provider_message_id) IN
 			(SELECT provider, provider_message_id FROM inbound_seen WHERE seen_at < ? LIMIT ?)`),
 		pruneIdem: r(`DELETE FROM idempotency WHERE (principal_id, key) IN
@@ -235,6 +234,18 @@ func convsOfContactSQL(d dialect) string {
 		order += ", id DESC"
 	}
 	return `SELECT ` + convCols + ` FROM conversations WHERE channel = ? AND contact_address = ? ORDER BY ` + order + ` LIMIT ?`
+}
+
+// heldInSQL lists which of a batch's carrier ids have receipts held. Receipts are
+// rarely held, and on SQLite a first test that any are (evaluated once, before the
+// batch's records are read) spares reading the records at all.
+func heldInSQL(d dialect) string {
+	q := `SELECT DISTINCT channel, provider_message_id FROM early_receipts WHERE (channel, provider_message_id) IN
+			(SELECT r.ch, r.pid FROM ` + d.records("r", col{"ch", "text"}, col{"pid", "text"}) + `)`
+	if d.name() == "sqlite" {
+		q += ` AND EXISTS (SELECT 1 FROM early_receipts)`
+	}
+	return q
 }
 
 func prefixed(p, cols string) string {
