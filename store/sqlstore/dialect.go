@@ -288,7 +288,13 @@ func (sqliteDialect) completeBegin(context.Context, *sql.Tx, []string, bool, str
 	return nil // write transactions are already serial
 }
 
+// records on SQLite reads the fields of each row's JSON object, parsing the object for
+// each; a row of one column is a plain value of a JSON array instead, read as it is
+// (recordArgs), as a claim's message ids are.
 func (sqliteDialect) records(alias string, cols ...col) string {
+	if len(cols) == 1 {
+		return "(SELECT value AS " + cols[0].name + " FROM json_each(?)) AS " + alias
+	}
 	var b strings.Builder
 	b.WriteString("(SELECT ")
 	for i, c := range cols {
@@ -301,7 +307,17 @@ func (sqliteDialect) records(alias string, cols ...col) string {
 	return b.String()
 }
 
-func (sqliteDialect) recordArgs(rows any) []any { return []any{jsonArg(rows)} }
+func (sqliteDialect) recordArgs(rows any) []any {
+	v := reflect.ValueOf(rows)
+	if v.Type().Elem().NumField() == 1 {
+		vals := make([]any, v.Len())
+		for i := range vals {
+			vals[i] = v.Index(i).Field(0).Interface()
+		}
+		return []any{jsonArg(vals)}
+	}
+	return []any{jsonArg(rows)}
+}
 
 // records on PostgreSQL unnests one array parameter per column. A set-returning
 // function of a JSON parameter is estimated at a hundred rows whatever the batch, and

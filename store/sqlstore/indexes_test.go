@@ -200,15 +200,16 @@ func TestSQLiteContactConversationsOrder(t *testing.T) {
 }
 
 // TestSQLiteSendReadsPlans checks that a send's reads of the latest conversation stop
-// at the key's last index entry (no temporary table, no sort), and that a Complete
-// finds its rows by id.
+// at the key's last index entry (no temporary table, no sort), and that a claim and a
+// Complete find their rows by id.
 func TestSQLiteSendReadsPlans(t *testing.T) {
 	db, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for name, q := range map[string]string{"recipient": db.q.recipient, "latest conversation": db.q.latestConv, "done": db.q.doneIn} {
+	for name, q := range map[string]string{"recipient": db.q.recipient, "latest conversation": db.q.latestConv, "done": db.q.doneIn,
+		"claimed messages": db.q.claimedMsgsIn, "mark sending": db.q.markSendingIn} {
 		args := make([]any, strings.Count(q, "?"))
 		for i := range args {
 			args[i] = "x"
@@ -228,7 +229,8 @@ func TestSQLiteSendReadsPlans(t *testing.T) {
 		}
 		rows.Close()
 		for _, step := range plan {
-			if strings.Contains(step, "TEMP B-TREE") || strings.Contains(step, "MATERIALIZE") || strings.HasPrefix(step, "SCAN conversations") || strings.HasPrefix(step, "SCAN outbox") {
+			if strings.Contains(step, "TEMP B-TREE") || strings.Contains(step, "MATERIALIZE") || strings.HasPrefix(step, "SCAN conversations") || strings.HasPrefix(step, "SCAN outbox") ||
+				strings.HasPrefix(step, "SCAN m") {
 				t.Errorf("%s: %q in the plan\n%s", name, step, strings.Join(plan, "\n"))
 			}
 		}
