@@ -71,3 +71,38 @@ func TestCompleteBatchOfSeveralClaims(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimLimitsVary claims with a different limit each time, as the relay does with
+// its free workers: each claim takes as many rows as asked, none twice.
+func TestClaimLimitsVary(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			ctx := context.Background()
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			var es []store.NewEntry
+			for i := range 12 {
+				es = append(es, store.NewEntry{Kind: store.KindEvent, FIFOKey: fmt.Sprintf("ev:%d", i), Payload: []byte("{}"), DueAt: now})
+			}
+			if err := db.Update(ctx, func(tx store.Tx) error { return tx.Enqueue(es...) }); err != nil {
+				t.Fatal(err)
+			}
+			seen := map[int64]bool{}
+			for _, limit := range []int{1, 3, 2, 5, 1, 4} {
+				c, err := db.ClaimDue(ctx, store.Claim{Owner: "me", Now: now, Lease: time.Minute, Limit: limit})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := min(limit, 12-len(seen)); len(c.Entries) != want {
+					t.Fatalf("limit %d: claimed %d rows, want %d", limit, len(c.Entries), want)
+				}
+				for _, e := range c.Entries {
+					if seen[e.ID] {
+						t.Fatalf("row %d claimed twice", e.ID)
+					}
+					seen[e.ID] = true
+				}
+			}
+		})
+	}
+}

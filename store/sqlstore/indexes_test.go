@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -234,5 +235,21 @@ func TestSQLiteSendReadsPlans(t *testing.T) {
 				t.Errorf("%s: %q in the plan\n%s", name, step, strings.Join(plan, "\n"))
 			}
 		}
+	}
+}
+
+// TestSQLiteLimitsAreExpressions checks that no statement leaves SQLite a bare LIMIT
+// parameter: its planner would read the bound value, and the statement would be
+// prepared again every time it is bound (every run, through database/sql).
+func TestSQLiteLimitsAreExpressions(t *testing.T) {
+	d := sqliteDialect{}
+	v := reflect.ValueOf(buildQueries(d))
+	for i := range v.NumField() {
+		if q := v.Field(i).String(); strings.Contains(q, "LIMIT ?") {
+			t.Errorf("%s: a bare LIMIT ?\n%s", v.Type().Field(i).Name, q)
+		}
+	}
+	if got := d.rebind("SELECT 1 LIMIT ?"); got != "SELECT 1 LIMIT +?" {
+		t.Errorf("rebind = %q", got)
 	}
 }
