@@ -293,7 +293,16 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 		held[i] = n == 1
 	}
 	if len(dones) > 0 {
-		ids, err := column[int64](t, t.db.q.doneIn, t.db.d.recordArgs(dones)...)
+		args := t.db.d.recordArgs(dones)
+		if t.db.d.name() == "sqlite" {
+			// Each lease token with its rows' ids (see doneInSQL).
+			byToken := map[string][]int64{}
+			for _, d := range dones {
+				byToken[d.Token] = append(byToken[d.Token], d.EID)
+			}
+			args = []any{jsonArg(byToken)}
+		}
+		ids, err := column[int64](t, t.db.q.doneIn, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,57 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/omnigate/omnigate/store"
+)
+
+// TestEnqueueBatchOrder enqueues batches of every size around the prepared forms
+// SQLite splits a batch into: every row is stored once, with its own values, and the
+// ids follow the batch's order (the FIFO order of a key).
+func TestEnqueueBatchOrder(t *testing.T) {
+	for name, open := range bothStores {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			ctx := context.Background()
+			due := time.Now().UTC().Truncate(time.Microsecond)
+			var want []string
+			for _, n := range []int{1, 3, 4, 5, 7, 15, 31, 32, 33, 63, 64, 100} {
+				var es []store.NewEntry
+				for i := range n {
+					key := fmt.Sprintf("b%d-%d", n, i)
+					es = append(es, store.NewEntry{Kind: store.KindEvent, FIFOKey: "ev:" + strconv.Itoa(i%3), MessageID: key,
+						Payload: []byte(key), DueAt: due.Add(time.Duration(i) * time.Microsecond)})
+					want = append(want, key)
+				}
+				if err := db.Update(ctx, func(tx store.Tx) error { return tx.Enqueue(es...) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []store.OutboxRow
+			for after := int64(0); ; {
+				rows, err := db.Outbox(ctx, "pending", after, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rows) == 0 {
+					break
+				}
+				got = append(got, rows...)
+				after = rows[len(rows)-1].ID
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d rows stored, want %d", len(got), len(want))
+			}
+			for i, r := range got {
+				if r.MessageID != want[i] || r.FIFOKey != "ev:"+strconv.Itoa(int(r.DueAt.Sub(due)/time.Microsecond)%3) {
+					t.Fatalf("row %d = %+v, want message %s", i, r, want[i])
+				}
+			}
+		})
+	}
+}
