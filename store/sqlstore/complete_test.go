@@ -19,13 +19,7 @@ func TestCompleteBatchOfSeveralClaims(t *testing.T) {
 			db := open(t)
 			ctx := context.Background()
 			now := time.Now().UTC().Truncate(time.Microsecond)
-			var es []store.NewEntry
-			for i := range 9 {
-				es = append(es, store.NewEntry{Kind: store.KindEvent, FIFOKey: fmt.Sprintf("ev:%d", i), Payload: []byte("{}"), DueAt: now})
-			}
-			if err := db.Update(ctx, func(tx store.Tx) error { return tx.Enqueue(es...) }); err != nil {
-				t.Fatal(err)
-			}
+			enqueueEvents(t, db, 9, now)
 			var claimed []store.Entry
 			for range 3 {
 				c, err := db.ClaimDue(ctx, store.Claim{Owner: "me", Now: now, Lease: time.Minute, Limit: 3})
@@ -80,13 +74,7 @@ func TestClaimLimitsVary(t *testing.T) {
 			db := open(t)
 			ctx := context.Background()
 			now := time.Now().UTC().Truncate(time.Microsecond)
-			var es []store.NewEntry
-			for i := range 12 {
-				es = append(es, store.NewEntry{Kind: store.KindEvent, FIFOKey: fmt.Sprintf("ev:%d", i), Payload: []byte("{}"), DueAt: now})
-			}
-			if err := db.Update(ctx, func(tx store.Tx) error { return tx.Enqueue(es...) }); err != nil {
-				t.Fatal(err)
-			}
+			enqueueEvents(t, db, 12, now)
 			seen := map[int64]bool{}
 			for _, limit := range []int{1, 3, 2, 5, 1, 4} {
 				c, err := db.ClaimDue(ctx, store.Claim{Owner: "me", Now: now, Lease: time.Minute, Limit: limit})
@@ -104,5 +92,17 @@ func TestClaimLimitsVary(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// enqueueEvents enqueues n event rows due at now, each on its own FIFO key.
+func enqueueEvents(t *testing.T, db store.Store, n int, now time.Time) {
+	t.Helper()
+	var es []store.NewEntry
+	for i := range n {
+		es = append(es, store.NewEntry{Kind: store.KindEvent, FIFOKey: fmt.Sprintf("ev:%d", i), Payload: []byte("{}"), DueAt: now})
+	}
+	if err := db.Update(context.Background(), func(tx store.Tx) error { return tx.Enqueue(es...) }); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -40,11 +40,7 @@ func sqliteIndexes(t *testing.T, db *DB) []string {
 // a queued message's delivery) answer the same either way.
 func TestSQLiteLeanIndexesMigrations(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLiteFile(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	k := store.ConversationKey{Channel: omnigate.SMS, Address: "+15550001111", ContactAddress: "+15557770000"}
 	conv := func(id string, opened time.Time) omnigate.Conversation {
@@ -99,7 +95,7 @@ func TestSQLiteLeanIndexesMigrations(t *testing.T) {
 			t.Errorf("%s: contacts named an… = %+v, %v", when, got, err)
 		}
 	}
-	err = db.Update(ctx, func(tx store.Tx) error {
+	err := db.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.UpsertContact(omnigate.Contact{Channel: k.Channel, Address: k.ContactAddress, Name: "Ann"}, now); err != nil {
 			return err
 		}
@@ -157,11 +153,7 @@ func TestSQLiteLeanIndexesMigrations(t *testing.T) {
 // the later id first, as the index by contact alone listed them.
 func TestSQLiteContactConversationsOrder(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openSQLiteFile(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	conv := func(id, ours string, active time.Time) omnigate.Conversation {
 		return omnigate.Conversation{ID: id, Channel: omnigate.SMS, QueueID: "support", Address: ours,
@@ -173,7 +165,7 @@ func TestSQLiteContactConversationsOrder(t *testing.T) {
 		conv("conv-3", "+15550001111", now),
 		conv("conv-4", "+15550002222", now.Add(-time.Minute)),
 	}
-	err = db.Update(ctx, func(tx store.Tx) error {
+	err := db.Update(ctx, func(tx store.Tx) error {
 		for _, c := range cs {
 			if err := tx.InsertConversation(c); err != nil {
 				return err
@@ -252,4 +244,15 @@ func TestSQLiteLimitsAreExpressions(t *testing.T) {
 	if got := d.rebind("SELECT 1 LIMIT ?"); got != "SELECT 1 LIMIT +?" {
 		t.Errorf("rebind = %q", got)
 	}
+}
+
+// openSQLiteFile opens a fresh, migrated SQLite store in a file, closed when the test ends.
+func openSQLiteFile(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "omnigate.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
