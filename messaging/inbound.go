@@ -212,9 +212,8 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 	}
 	w.Messages = append(w.Messages, m)
 	// The conversation's change and the message: both events.
-	var rows []store.NewEntry
 	if change != "" {
-		if rows, err = s.addEvent(rows, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
+		if w.Entries, err = s.addEvent(w.Entries, events.TypeConversationUpdated, conv.ID, events.Conversation(conv, change), now); err != nil {
 			return nil, stored, err
 		}
 	}
@@ -225,7 +224,7 @@ func (s *Service) ingestMessage(tx store.Tx, provider string, queues map[string]
 		exp := at.Add(rules.StoryMediaTTL)
 		data.MediaExpiresAt = &exp
 	}
-	if w.Entries, err = s.addEvent(rows, events.TypeMessageInbound, conv.ID, data, now); err != nil {
+	if w.Entries, err = s.addEvent(w.Entries, events.TypeMessageInbound, conv.ID, data, now); err != nil {
 		return nil, stored, err
 	}
 	if err := tx.Write(w); err != nil {

@@ -57,6 +57,10 @@ type dialect interface {
 	// columns in the same order (their json tags the column names).
 	records(alias string, cols ...col) string
 	recordArgs(rows any) []any
+	// doneIn deletes the rows of a Complete's batch whose lease token still holds, and
+	// returns their ids; doneArgs makes its parameters from the rows' ids and tokens.
+	doneIn() string
+	doneArgs(ids []int64, tokens []string) []any
 	// completeBegin opens a Complete's transaction in one statement: relaySetup's
 	// settings, lockKey's lock for every key in the order given, and when notify the
 	// notification of the rows the batch enqueues.
@@ -391,4 +395,33 @@ func (postgresDialect) completeBegin(ctx context.Context, tx *sql.Tx, keys []str
 	}
 	_, err := tx.ExecContext(ctx, q, args...)
 	return err
+}
+
+// doneIn on SQLite takes one JSON object of each lease token's ids (doneArgs): a
+// batch's rows share the few tokens of their claims, and reading ids straight from
+// arrays spared parsing every row's record twice, a third of the statement's work.
+// SQLite's one writer takes no row locks.
+func (sqliteDialect) doneIn() string {
+	return `DELETE FROM outbox WHERE (id, lease_token) IN
+			(SELECT i.value, t.key FROM json_each(?) AS t, json_each(t.value) AS i) RETURNING id`
+}
+
+func (sqliteDialect) doneArgs(ids []int64, tokens []string) []any {
+	byToken := map[string][]int64{}
+	for i, id := range ids {
+		byToken[tokens[i]] = append(byToken[tokens[i]], id)
+	}
+	return []any{jsonArg(byToken)}
+}
+
+// doneIn on PostgreSQL locks the rows in id order first, as a heartbeat locks them
+// (see extendLeases).
+func (d postgresDialect) doneIn() string {
+	return `DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE (o.id, o.lease_token) IN
+			(SELECT r.eid, r.token FROM ` + d.records("r", col{"eid", "bigint"}, col{"token", "text"}) + `) ORDER BY o.id` + d.rowLock() + `) RETURNING id`
+}
+
+// doneArgs on PostgreSQL: one array of ids and one of tokens, records' form.
+func (postgresDialect) doneArgs(ids []int64, tokens []string) []any {
+	return []any{ids, tokens}
 }

@@ -253,11 +253,8 @@ func (db *DB) Complete(ctx context.Context, results []store.Result, now time.Tim
 // marks errs[i] ErrLeaseLost where it does not, and reports which results hold.
 func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error) {
 	held := make([]bool, len(results))
-	type done struct {
-		EID   int64  `json:"eid"`
-		Token string `json:"token"`
-	}
-	var dones []done
+	var doneIDs []int64
+	var doneTokens []string
 	doneAt := map[int64]int{}
 	// Retries and dead letters are rare: row by row, in id order (as a heartbeat
 	// locks rows).
@@ -272,7 +269,7 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 		var err error
 		switch r.Outcome {
 		case store.Done:
-			dones = append(dones, done{r.EntryID, r.Token})
+			doneIDs, doneTokens = append(doneIDs, r.EntryID), append(doneTokens, r.Token)
 			doneAt[r.EntryID] = i
 			continue
 		case store.Retry:
@@ -292,17 +289,8 @@ func (t *tx) completeOutbox(results []store.Result, errs []error) ([]bool, error
 		n, _ := res.RowsAffected()
 		held[i] = n == 1
 	}
-	if len(dones) > 0 {
-		args := t.db.d.recordArgs(dones)
-		if t.db.d.name() == "sqlite" {
-			// Each lease token with its rows' ids (see doneInSQL).
-			byToken := map[string][]int64{}
-			for _, d := range dones {
-				byToken[d.Token] = append(byToken[d.Token], d.EID)
-			}
-			args = []any{jsonArg(byToken)}
-		}
-		ids, err := column[int64](t, t.db.q.doneIn, args...)
+	if len(doneIDs) > 0 {
+		ids, err := column[int64](t, t.db.q.doneIn, t.db.d.doneArgs(doneIDs, doneTokens)...)
 		if err != nil {
 			return nil, err
 		}

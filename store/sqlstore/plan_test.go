@@ -39,19 +39,13 @@ func TestPostgresRelayPlansUseKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var dones []struct {
-		EID   int64  `json:"eid"`
-		Token string `json:"token"`
-	}
+	var tokens []string
 	var mids []mid
 	var ids []int64
 	var statuses []struct{ MID, Status, Code, Msg, PID string }
 	var pids []struct{ MID, PID string }
 	for i := int64(1); i <= 30; i++ {
-		dones = append(dones, struct {
-			EID   int64  `json:"eid"`
-			Token string `json:"token"`
-		}{i * 500, "tok"})
+		tokens = append(tokens, "tok")
 		ids = append(ids, i*500)
 		m := fmt.Sprintf("m%d", i*500)
 		mids = append(mids, mid{m})
@@ -63,7 +57,7 @@ func TestPostgresRelayPlansUseKeys(t *testing.T) {
 		name, q string
 		args    []any
 	}{
-		{"done", db.q.doneIn, d.recordArgs(dones)},
+		{"done", db.q.doneIn, d.doneArgs(ids, tokens)},
 		{"claimed messages", db.q.claimedMsgsIn, d.recordArgs(mids)},
 		{"mark sending", db.q.markSendingIn, append([]any{int64(1)}, d.recordArgs(mids)...)},
 		{"message results", db.q.msgResultIn, append([]any{int64(1)}, d.recordArgs(statuses)...)},

@@ -159,7 +159,7 @@ func buildQueries(d dialect) queries {
 		// lease token is only ever held by a pending row (a dead letter's is cleared),
 		// and testing the status too let PostgreSQL read every pending row through
 		// outbox_due's predicate instead of looking the batch up by id.
-		doneIn: r(doneInSQL(d)),
+		doneIn: r(d.doneIn()),
 		// The relay moves only a message still in its hands: a receipt that got there
 		// first (sent, delivered, read, failed) is the carrier's word and stands. The
 		// carrier's id ("" for none) is recorded in the same row version.
@@ -216,21 +216,6 @@ func recipientSQL(d dialect) string {
 			FROM (SELECT 1 AS one) x
 			LEFT JOIN contacts c ON c.channel = ? AND c.address = ?
 			` + latest
-}
-
-// doneInSQL deletes the rows of a batch whose lease token still holds. On PostgreSQL
-// the rows are locked in id order first (see extendLeases). SQLite's one writer takes
-// no row locks, and there the batch is one JSON object of each lease token's ids
-// (doneArgs): a batch's rows share the few tokens of their claims, and reading ids
-// straight from arrays spared parsing every row's record twice, a third of the
-// statement's work.
-func doneInSQL(d dialect) string {
-	if d.name() == "sqlite" {
-		return `DELETE FROM outbox WHERE (id, lease_token) IN
-			(SELECT i.value, t.key FROM json_each(?) AS t, json_each(t.value) AS i) RETURNING id`
-	}
-	return `DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o WHERE (o.id, o.lease_token) IN
-			(SELECT r.eid, r.token FROM ` + d.records("r", col{"eid", "bigint"}, col{"token", "text"}) + `) ORDER BY o.id` + d.rowLock() + `) RETURNING id`
 }
 
 // convsOfContactSQL lists a contact's conversations, the most recently active first.
@@ -737,15 +722,13 @@ func (t *tx) CancelQueued(conversationID, principalID string, now time.Time) ([]
 
 // enqueueSQL inserts n outbox rows, in the order of its VALUES.
 func enqueueSQL(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO outbox (kind, fifo_key, message_id, payload, due_at, created_at) VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
-	}
-	return b.String()
+	return multiRow(n, "INSERT INTO outbox (kind, fifo_key, message_id, payload, due_at, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+}
+
+// multiRow repeats the one row of insert's VALUES n times.
+func multiRow(n int, insert string) string {
+	head, values, _ := strings.Cut(insert, " VALUES ")
+	return head + " VALUES " + strings.Repeat(values+", ", n-1) + values
 }
 
 // enqueueForm is a prepared Enqueue of n rows.
@@ -768,12 +751,15 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 	if err != nil {
 		return err
 	}
-	q := t.db.q
-	forms := []enqueueForm{{32, q.enqueue32}, {16, q.enqueue16}, {8, q.enqueue8}, {4, q.enqueue4},
-		{3, q.enqueue3}, {2, q.enqueue2}, {1, q.enqueue}}
 	if len(es) > 3 && t.db.stmts == nil {
-		forms = []enqueueForm{{len(es), t.db.d.rebind(enqueueSQL(len(es)))}}
+		if _, err := t.exec(t.db.d.rebind(enqueueSQL(len(es))), args...); err != nil {
+			return err
+		}
+		return t.afterEnqueue()
 	}
+	q := t.db.q
+	forms := [...]enqueueForm{{32, q.enqueue32}, {16, q.enqueue16}, {8, q.enqueue8}, {4, q.enqueue4},
+		{3, q.enqueue3}, {2, q.enqueue2}, {1, q.enqueue}}
 	for len(args) > 0 {
 		for _, f := range forms {
 			if n := 6 * f.n; n <= len(args) {
@@ -959,10 +945,6 @@ func (db *DB) writeSQL(s writeShape) string {
 		clauses++
 		return name
 	}
-	rows := func(n int, insert string) string {
-		head, values, _ := strings.Cut(insert, " VALUES ")
-		return head + " VALUES " + strings.Repeat(values+", ", n-1) + values
-	}
 	for range s.contacts {
 		clause(upsertContactSQL)
 	}
@@ -971,10 +953,10 @@ func (db *DB) writeSQL(s writeShape) string {
 		counts = append(counts, "(SELECT count(*) FROM "+clause(updateConvSQL+" RETURNING 1")+")")
 	}
 	if s.inserted > 0 {
-		clause(rows(s.inserted, insertConvSQL))
+		clause(multiRow(s.inserted, insertConvSQL))
 	}
 	if s.messages > 0 {
-		clause(rows(s.messages, insertMsgSQL))
+		clause(multiRow(s.messages, insertMsgSQL))
 	}
 	if s.entries > 0 {
 		clause(enqueueSQL(s.entries))
