@@ -102,6 +102,7 @@ type Relay struct {
 	beatEvery time.Duration
 	fallback  time.Duration
 	wake      chan struct{}
+	evWake    chan struct{} // the event log's dispatcher: events were appended
 
 	mu       sync.Mutex
 	inflight map[int64]*flight
@@ -160,7 +161,7 @@ func New(cfg Config) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Relay{cfg: cfg, wake: make(chan struct{}, 1), inflight: map[int64]*flight{},
+	r := &Relay{cfg: cfg, wake: make(chan struct{}, 1), evWake: make(chan struct{}, 1), inflight: map[int64]*flight{},
 		slots:     cfg.Workers + cfg.Buffer,
 		beatEvery: min(time.Second, cfg.Lease/4, cfg.InstanceTimeout/4),
 		fallback:  max(cfg.InstanceTimeout, time.Second),
@@ -227,6 +228,11 @@ func (r *Relay) Run(ctx context.Context, drain time.Duration) error {
 		defer close(completerDone)
 		r.complete(results, giveUp)
 	}()
+	dispatcherDone := make(chan struct{})
+	go func() {
+		defer close(dispatcherDone)
+		r.dispatchEvents(ctx, attemptCtx, giveUp)
+	}()
 
 	r.claimLoop(ctx, work)
 	r.stopping.Store(true)
@@ -235,7 +241,7 @@ func (r *Relay) Run(ctx context.Context, drain time.Duration) error {
 	defer deadline.Stop()
 
 	waited := make(chan struct{})
-	go func() { workers.Wait(); close(waited) }()
+	go func() { workers.Wait(); <-dispatcherDone; close(waited) }()
 	select {
 	case <-waited:
 	case <-giveUp:
@@ -306,6 +312,11 @@ func (r *Relay) claimLoop(ctx context.Context, work chan<- *flight) {
 		case <-ctx.Done():
 			return
 		case <-notify:
+			// Rows or events were appended: the event log's dispatcher hears it too.
+			select {
+			case r.evWake <- struct{}{}:
+			default:
+			}
 		case <-r.wake:
 		case <-timer.C:
 		}

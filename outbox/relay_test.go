@@ -142,18 +142,7 @@ func (c *carrier) postsFor(id string) int {
 // startRelay runs a relay delivering open messages to srv until the test ends.
 func startRelay(t *testing.T, st store.Store, srv *httptest.Server, owner string, tune func(*outbox.Config)) {
 	t.Helper()
-	a, err := open.New(open.Config{Integrations: map[string]open.Integration{
-		integration: {OutboundURL: srv.URL + "/hook", Secret: "s3cret"}}, HTTPClient: srv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := adapters.NewRegistry()
-	reg.Register(omnigate.Open, a)
-	cfg := outbox.Config{Store: st, Registry: reg, Owner: owner, Workers: 8}
-	if tune != nil {
-		tune(&cfg)
-	}
-	r, err := outbox.New(cfg)
+	r, err := outbox.New(relayConfig(t, st, srv, owner, tune))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +155,23 @@ func startRelay(t *testing.T, st store.Store, srv *httptest.Server, owner string
 			t.Errorf("relay: %v", err)
 		}
 	})
+}
+
+// relayConfig is a relay's configuration delivering to srv, an open-messaging carrier.
+func relayConfig(t *testing.T, st store.Store, srv *httptest.Server, owner string, tune func(*outbox.Config)) outbox.Config {
+	t.Helper()
+	a, err := open.New(open.Config{Integrations: map[string]open.Integration{
+		integration: {OutboundURL: srv.URL + "/hook", Secret: "s3cret"}}, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := adapters.NewRegistry()
+	reg.Register(omnigate.Open, a)
+	cfg := outbox.Config{Store: st, Registry: reg, Owner: owner, Workers: 8}
+	if tune != nil {
+		tune(&cfg)
+	}
+	return cfg
 }
 
 // enqueuer writes outbound messages the way messaging.Service does: conversation,

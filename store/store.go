@@ -45,6 +45,56 @@ type NewEntry struct {
 	DueAt     time.Time
 }
 
+// The event log. Tx.Enqueue and Tx.Write append KindEvent entries to an append-only
+// log instead of the outbox: an event is written once and deleted once it was posted,
+// with no lease, claim or result per row. One instance at a time holds the log's
+// dispatch lease (LeaseEvents) and posts the oldest events (ReadEvents) in log order,
+// which for one FIFO key is the order their transactions committed: every writer of a
+// conversation's events holds a lock of the conversation (or of the carrier's message
+// id) before its first write. An event that could not be posted moves to the outbox
+// (FinishEvents' Spill), where retries, backoff and dead letters work as for any row,
+// and the later events of its key follow it there while it is pending (Behind).
+
+// LoggedEvent is a platform event waiting in the event log.
+type LoggedEvent struct {
+	Seq       int64 // ascending in the order the events were appended
+	FIFOKey   string
+	Payload   []byte
+	CreatedAt time.Time
+}
+
+// EventBatch is the oldest events of the log.
+type EventBatch struct {
+	Events []LoggedEvent
+	// Behind holds the FIFO keys of Events that have pending rows in the outbox: their
+	// events must go after those rows, through the outbox.
+	Behind map[string]bool
+}
+
+// EventLease asks for the event log's dispatch lease.
+type EventLease struct {
+	Owner string
+	Now   time.Time // wall clock
+	Until time.Time
+}
+
+// EventsDone is what a dispatcher did with a batch of the log.
+type EventsDone struct {
+	Owner string
+	// LeaseUntil extends the dispatch lease.
+	LeaseUntil time.Time
+	// Done lists the events posted: they leave the log.
+	Done []int64
+	// Spill lists events that move to the outbox, in log order.
+	Spill []SpilledEvent
+}
+
+// SpilledEvent is an event of the log moving to the outbox as Entry.
+type SpilledEvent struct {
+	Seq   int64
+	Entry NewEntry
+}
+
 // Entry is a claimed outbox row with what the relay needs to act on it.
 type Entry struct {
 	ID         int64
@@ -491,6 +541,20 @@ type Store interface {
 	// Templates returns the stored catalogue of an address, ordered by name and
 	// language; SyncedAt is zero when it was never synced.
 	Templates(ctx context.Context, ch omnigate.Channel, address string) (TemplateSet, error)
+
+	// LeaseEvents takes or extends the event log's dispatch lease for l.Owner until
+	// l.Until. It is free when nobody holds it, its holder let it end, or its holder is
+	// no live relay instance (see Heartbeat). ok reports whether l.Owner holds it now.
+	// Errors: only the database's.
+	LeaseEvents(ctx context.Context, l EventLease) (ok bool, err error)
+	// ReadEvents returns up to limit of the oldest events of the log, in log order.
+	// Errors: only the database's.
+	ReadEvents(ctx context.Context, limit int) (EventBatch, error)
+	// FinishEvents deletes d.Done and d.Spill from the log and enqueues the spilled
+	// events in the outbox, in one transaction, if d.Owner still holds the dispatch
+	// lease (extended to d.LeaseUntil). Errors: ErrLeaseLost when it does not
+	// (nothing was applied), or the database's.
+	FinishEvents(ctx context.Context, d EventsDone) error
 
 	// Notify returns a channel that receives a value soon after a row is enqueued (by
 	// this process, or by another instance sharing the database where supported).

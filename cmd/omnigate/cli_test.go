@@ -51,6 +51,21 @@ queues:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Events reach the outbox when a post failed: the log's dispatcher spills them there.
+	if ok, err := db.LeaseEvents(ctx, store.EventLease{Owner: "cli-test", Now: now, Until: now.Add(time.Minute)}); !ok || err != nil {
+		t.Fatalf("lease the event log: %v %v", ok, err)
+	}
+	logged, err := db.ReadEvents(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spill []store.SpilledEvent
+	for _, e := range logged.Events {
+		spill = append(spill, store.SpilledEvent{Seq: e.Seq, Entry: store.NewEntry{FIFOKey: e.FIFOKey, Payload: e.Payload, DueAt: e.CreatedAt}})
+	}
+	if err := db.FinishEvents(ctx, store.EventsDone{Owner: "cli-test", LeaseUntil: now.Add(time.Minute), Spill: spill}); err != nil {
+		t.Fatal(err)
+	}
 	claimed, err := db.ClaimDue(ctx, store.Claim{Owner: "cli-test", Now: now, Lease: time.Minute, Limit: 10})
 	if err != nil || len(claimed.Entries) != 1 {
 		t.Fatalf("claim: %v %+v", err, claimed)

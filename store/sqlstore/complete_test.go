@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omnigate/omnigate/store"
+	"github.com/omnigate/omnigate/store/sqlstore"
 )
 
 // TestCompleteBatchOfSeveralClaims completes, in one batch, rows of three claims (three
@@ -102,7 +103,7 @@ func enqueueEvents(t *testing.T, db store.Store, n int, now time.Time) {
 	for i := range n {
 		es = append(es, store.NewEntry{Kind: store.KindEvent, FIFOKey: fmt.Sprintf("ev:%d", i), Payload: []byte("{}"), DueAt: now})
 	}
-	if err := db.Update(context.Background(), func(tx store.Tx) error { return tx.Enqueue(es...) }); err != nil {
+	if err := db.(*sqlstore.DB).EnqueueOutbox(context.Background(), es...); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -30,3 +30,9 @@ func (db *DB) MigrateDownTo(ctx context.Context, version int64) error {
 	_, err = p.DownTo(ctx, version)
 	return err
 }
+
+// EnqueueOutbox puts es in the outbox whatever their kind, as an event log dispatcher's
+// spill puts events there: tests of the outbox's own rows need rows with no message.
+func (db *DB) EnqueueOutbox(ctx context.Context, es ...store.NewEntry) error {
+	return db.Update(ctx, func(stx store.Tx) error { return stx.(*tx).enqueueOutbox(es) })
+}

@@ -33,7 +33,7 @@ func TestPostgresCompleteEventsWakeOthers(t *testing.T) {
 	// it hears one. The one it hears is the last sent, so nothing is left in flight.
 	heard := false
 	for i := 0; i < 100 && !heard; i++ {
-		if err := a.Update(ctx, func(tx store.Tx) error { return tx.Enqueue(ev("probe")) }); err != nil {
+		if err := a.EnqueueOutbox(ctx, ev("probe")); err != nil {
 			t.Fatal(err)
 		}
 		select {

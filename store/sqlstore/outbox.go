@@ -479,6 +479,9 @@ func (db *DB) Release(ctx context.Context, owner string) error {
 		if _, err := t.exec(db.q.dropInstance, owner); err != nil {
 			return err
 		}
+		if _, err := t.exec(db.ev.release, owner); err != nil {
+			return err
+		}
 		if n, _ := res.RowsAffected(); n > 0 {
 			t.enqueued = true
 			return db.d.notifyInTx(t.ctx, t.tx, db.self)

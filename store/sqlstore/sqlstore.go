@@ -53,6 +53,7 @@ type DB struct {
 	w      *sql.DB // writes (SQLite: one connection)
 	r      *sql.DB // reads
 	q      queries
+	ev     eventLogQueries
 	notify chan struct{}
 
 	commits chan *pending // SQLite group commit
@@ -235,6 +236,7 @@ func open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
 	db.q = buildQueries(db.d)
+	db.ev = buildEventLogQueries(db.d)
 	if n := db.d.committers(); n > 0 && (db.d.groupCommit() || !opt.NoBatch) {
 		db.commits = make(chan *pending, 4096)
 		for range n {

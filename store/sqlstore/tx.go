@@ -24,13 +24,15 @@ type queries struct {
 	holdReceipt, heldReceipts, dropReceipts                                  string
 	enqueue, enqueue2, enqueue3, seen, idem, idemBegin, idemFinish, idemDrop string
 	enqueue4, enqueue8, enqueue16, enqueue32                                 string
-	claim, reserveSlot, reschedule                                           string
-	completeRetry, completeDead, msgRequeue                                  string
-	release, releaseAll, dropInstance, dropInstances, beat, register         string
-	extendLeases, reapInstances                                              string
-	nextDue, outboxList, retryDead, retryDeadMsg, statsPending               string
-	statsDead, statsOldest, convMsgs, convsOfContact, contacts, queueStat    string
-	pruneSeen, pruneIdem, pruneReceipts                                      string
+	// The event log's appends, in the same forms as the outbox's.
+	event, event2, event3, event4, event8, event16, event32               string
+	claim, reserveSlot, reschedule                                        string
+	completeRetry, completeDead, msgRequeue                               string
+	release, releaseAll, dropInstance, dropInstances, beat, register      string
+	extendLeases, reapInstances                                           string
+	nextDue, outboxList, retryDead, retryDeadMsg, statsPending            string
+	statsDead, statsOldest, convMsgs, convsOfContact, contacts, queueStat string
+	pruneSeen, pruneIdem, pruneReceipts                                   string
 	// Set-based statements of the relay's hot path: one statement for a whole batch.
 	claimedMsgsIn, markSendingIn, doneIn, msgResultIn, setProviderIn, heldIn string
 }
@@ -108,6 +110,13 @@ func buildQueries(d dialect) queries {
 		enqueue8:     r(enqueueSQL(8)),
 		enqueue16:    r(enqueueSQL(16)),
 		enqueue32:    r(enqueueSQL(32)),
+		event:        r(eventSQL(1)),
+		event2:       r(eventSQL(2)),
+		event3:       r(eventSQL(3)),
+		event4:       r(eventSQL(4)),
+		event8:       r(eventSQL(8)),
+		event16:      r(eventSQL(16)),
+		event32:      r(eventSQL(32)),
 		seen: r(`INSERT INTO inbound_seen (provider, provider_message_id, seen_at) VALUES (?, ?, ?)
 			ON CONFLICT (provider, provider_message_id) DO NOTHING`),
 		idem: r(`SELECT body_hash, done, code, response FROM idempotency WHERE principal_id = ? AND key = ? AND created_at >= ?`),
@@ -180,9 +189,10 @@ func buildQueries(d dialect) queries {
 		outboxList:   r(`SELECT id, kind, status, message_id, fifo_key, attempts, due_at, last_error, created_at FROM outbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?`),
 		retryDead:    r(`UPDATE outbox SET status = 'pending', due_at = ?, attempts = 0, last_error = '' WHERE id = ? AND status = 'dead' RETURNING message_id`),
 		retryDeadMsg: r(`UPDATE messages SET status = 'queued', error_code = '', error_message = '', updated_at = ? WHERE id = ?`),
-		statsPending: r(`SELECT COUNT(*) FROM outbox WHERE status = 'pending'`),
+		statsPending: r(`SELECT (SELECT COUNT(*) FROM outbox WHERE status = 'pending') + (SELECT COUNT(*) FROM event_log)`),
 		statsDead:    r(`SELECT COUNT(*) FROM outbox WHERE status = 'dead'`),
-		statsOldest:  r(`SELECT MIN(due_at) FROM outbox WHERE status = 'pending' AND due_at <= ?`),
+		statsOldest: r(`SELECT MIN(t) FROM (SELECT MIN(due_at) AS t FROM outbox WHERE status = 'pending' AND due_at <= ?
+			UNION ALL SELECT MIN(created_at) FROM event_log) due`),
 
 		convMsgs:       r(`SELECT ` + msgCols + ` FROM messages WHERE conversation_id = ? ORDER BY created_at, id`),
 		convsOfContact: r(convsOfContactSQL(d)),
@@ -731,19 +741,68 @@ func multiRow(n int, insert string) string {
 	return head + " VALUES " + strings.Repeat(values+", ", n-1) + values
 }
 
-// enqueueForm is a prepared Enqueue of n rows.
-type enqueueForm struct {
+// eventSQL appends n events to the event log, in the order of its VALUES.
+func eventSQL(n int) string {
+	return multiRow(n, "INSERT INTO event_log (fifo_key, payload, created_at) VALUES (?, ?, ?)")
+}
+
+// insertForm is a prepared insert of n rows.
+type insertForm struct {
 	n int
 	q string
 }
 
-// Enqueue inserts the rows in one statement: one of the prepared forms for up to three
-// rows (a send's deliveries and its events), one built for the batch beyond that. On
-// SQLite's writer, where statements are prepared once, a larger batch (a Complete's
-// status events) goes as consecutive prepared forms of 32, 16, 8, 4 and fewer rows
-// instead, in its order: parsing a statement built for the batch cost more than
-// running it.
+// Enqueue inserts the rows: platform events (KindEvent) in the event log, the others
+// in the outbox, each table's rows in their order.
 func (t *tx) Enqueue(es ...store.NewEntry) error {
+	rows, evs := splitEvents(es)
+	if err := t.enqueueOutbox(rows); err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	args, err := eventArgs(make([]any, 0, 3*len(evs)), evs)
+	if err != nil {
+		return err
+	}
+	q := t.db.q
+	forms := [...]insertForm{{32, q.event32}, {16, q.event16}, {8, q.event8}, {4, q.event4},
+		{3, q.event3}, {2, q.event2}, {1, q.event}}
+	if err := t.insertRows(eventSQL, forms[:], 3, args); err != nil {
+		return err
+	}
+	return t.afterEnqueue()
+}
+
+// splitEvents parts es into outbox rows and platform events, keeping each one's order;
+// with no event it allocates nothing.
+func splitEvents(es []store.NewEntry) (rows, evs []store.NewEntry) {
+	n := 0
+	for _, e := range es {
+		if e.Kind == store.KindEvent {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return es, nil
+	case len(es):
+		return nil, es
+	}
+	rows, evs = make([]store.NewEntry, 0, len(es)-n), make([]store.NewEntry, 0, n)
+	for _, e := range es {
+		if e.Kind == store.KindEvent {
+			evs = append(evs, e)
+		} else {
+			rows = append(rows, e)
+		}
+	}
+	return rows, evs
+}
+
+// enqueueOutbox inserts outbox rows, whatever their kind.
+func (t *tx) enqueueOutbox(es []store.NewEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
@@ -751,18 +810,29 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 	if err != nil {
 		return err
 	}
-	if len(es) > 3 && t.db.stmts == nil {
-		if _, err := t.exec(t.db.d.rebind(enqueueSQL(len(es))), args...); err != nil {
-			return err
-		}
-		return t.afterEnqueue()
-	}
 	q := t.db.q
-	forms := [...]enqueueForm{{32, q.enqueue32}, {16, q.enqueue16}, {8, q.enqueue8}, {4, q.enqueue4},
+	forms := [...]insertForm{{32, q.enqueue32}, {16, q.enqueue16}, {8, q.enqueue8}, {4, q.enqueue4},
 		{3, q.enqueue3}, {2, q.enqueue2}, {1, q.enqueue}}
+	if err := t.insertRows(enqueueSQL, forms[:], 6, args); err != nil {
+		return err
+	}
+	return t.afterEnqueue()
+}
+
+// insertRows inserts rows of width parameters each: in one statement, one of the
+// prepared forms for up to three rows (a send's deliveries and its events), one built
+// by build for the batch beyond that. On SQLite's writer, where statements are
+// prepared once, a larger batch (a Complete's status events) goes as consecutive
+// prepared forms of 32, 16, 8, 4 and fewer rows instead, in its order: parsing a
+// statement built for the batch cost more than running it.
+func (t *tx) insertRows(build func(int) string, forms []insertForm, width int, args []any) error {
+	if n := len(args) / width; n > 3 && t.db.stmts == nil {
+		_, err := t.exec(t.db.d.rebind(build(n)), args...)
+		return err
+	}
 	for len(args) > 0 {
 		for _, f := range forms {
-			if n := 6 * f.n; n <= len(args) {
+			if n := width * f.n; n <= len(args) {
 				if _, err := t.exec(f.q, args[:n]...); err != nil {
 					return err
 				}
@@ -771,7 +841,7 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 			}
 		}
 	}
-	return t.afterEnqueue()
+	return nil
 }
 
 func entryArgs(args []any, es []store.NewEntry) ([]any, error) {
@@ -780,6 +850,18 @@ func entryArgs(args []any, es []store.NewEntry) ([]any, error) {
 			return nil, errors.New("store: enqueue: zero due time")
 		}
 		args = append(args, e.Kind, e.FIFOKey, e.MessageID, e.Payload, micros(e.DueAt), micros(e.DueAt))
+	}
+	return args, nil
+}
+
+// eventArgs are the event log's columns of es: an event's due time is when it was
+// written.
+func eventArgs(args []any, es []store.NewEntry) ([]any, error) {
+	for _, e := range es {
+		if e.DueAt.IsZero() {
+			return nil, errors.New("store: enqueue: zero due time")
+		}
+		args = append(args, e.FIFOKey, e.Payload, micros(e.DueAt))
 	}
 	return args, nil
 }
@@ -856,11 +938,15 @@ func (t *tx) Write(w store.Writes) error {
 		}
 		args = append(args, ma...)
 	}
-	args, err := entryArgs(args, w.Entries)
+	rows, evs := splitEvents(w.Entries)
+	args, err := entryArgs(args, rows)
 	if err != nil {
 		return err
 	}
-	shape := writeShape{len(w.Contacts), len(w.Updated), len(w.Inserted), len(w.Messages), len(w.Entries)}
+	if args, err = eventArgs(args, evs); err != nil {
+		return err
+	}
+	shape := writeShape{len(w.Contacts), len(w.Updated), len(w.Inserted), len(w.Messages), len(rows), len(evs)}
 	var updated int
 	if err := t.row(t.db.writeSQL(shape), args...).Scan(&updated); err != nil {
 		return err
@@ -921,7 +1007,7 @@ func distinctWrites(w store.Writes) bool {
 }
 
 // writeShape is how many of each write a Write holds: its statement's text.
-type writeShape struct{ contacts, updated, inserted, messages, entries int }
+type writeShape struct{ contacts, updated, inserted, messages, entries, events int }
 
 // writeSQL returns the one statement of a shape of writes, built once per shape: each
 // write a data-modifying WITH clause (PostgreSQL runs every clause, on one snapshot,
@@ -960,6 +1046,9 @@ func (db *DB) writeSQL(s writeShape) string {
 	}
 	if s.entries > 0 {
 		clause(enqueueSQL(s.entries))
+	}
+	if s.events > 0 {
+		clause(eventSQL(s.events))
 	}
 	b.WriteString(" SELECT " + strings.Join(counts, " + "))
 	q := db.d.rebind(b.String())

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"conversation and message round trip", testRoundTrip},
 		{"claim respects per-key FIFO", testFIFO},
 		{"rows enqueued in one call keep their order", testEnqueueOrder},
+		{"events go to the event log, posted under one lease", testEventLog},
 		{"Write stores a decision's writes as the calls it stands for would", testWrite},
 		{"a stale lease cannot complete or fail", testLeaseToken},
 		{"retry and dead letters", testRetryDead},
@@ -563,11 +564,11 @@ func testHeldReceipt(t *testing.T, s store.Store) {
 	}
 }
 
-// statusEvents drains the event rows of FIFO key key and returns their payloads in
+// statusEvents drains the event log and the outbox and returns the events' payloads in
 // delivery order.
 func statusEvents(t *testing.T, s store.Store, now time.Time) []string {
 	t.Helper()
-	var out []string
+	out := drainLog(t, s)
 	for range 20 {
 		es, err := claim(t, s, "drain", now, time.Minute, 100)
 		if err != nil {
