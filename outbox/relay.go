@@ -312,10 +312,13 @@ func (r *Relay) claimLoop(ctx context.Context, work chan<- *flight) {
 		case <-ctx.Done():
 			return
 		case <-notify:
-			// Rows or events were appended: the event log's dispatcher hears it too.
-			select {
-			case r.evWake <- struct{}{}:
-			default:
+			// Rows or events were appended: the event log's dispatcher hears it too,
+			// when events are on (otherwise it looks for leftovers now and then).
+			if r.cfg.Events != nil {
+				select {
+				case r.evWake <- struct{}{}:
+				default:
+				}
 			}
 		case <-r.wake:
 		case <-timer.C:
