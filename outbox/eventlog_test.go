@@ -128,3 +128,44 @@ func TestEventLogAcrossRelays(t *testing.T) {
 		}
 	}
 }
+
+// TestEventLogTakenFromDeadHolder: the instance holding the event log's lease dies (it
+// stops heartbeating, its lease has an hour to run): a live relay reaps it and posts
+// the log within seconds, not when the lease would have ended.
+func TestEventLogTakenFromDeadHolder(t *testing.T) {
+	t.Parallel()
+	st := openPostgres(t)
+	now := time.Now()
+	if _, err := st.Heartbeat(context.Background(), store.Heartbeat{Owner: "ghost", Now: now, LeaseUntil: now.Add(time.Hour), DeadBefore: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.LeaseEvents(context.Background(), store.EventLease{Owner: "ghost", Now: now, Until: now.Add(time.Hour)}); !ok || err != nil {
+		t.Fatalf("ghost's lease: %v %v", ok, err)
+	}
+	var mu sync.Mutex
+	var got []string
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(body))
+		mu.Unlock()
+	}))
+	t.Cleanup(platform.Close)
+	e, err := events.Entry(events.TypeTyping, "conv-1", map[string]bool{"typing": true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.Enqueue(e) }); err != nil {
+		t.Fatal(err)
+	}
+	startRelay(t, st, startCarrier(t, &carrier{}), "relay", func(cfg *outbox.Config) {
+		cfg.InstanceTimeout = time.Second
+		cfg.Events = &events.Sink{URL: platform.URL, Secret: []byte("s"), Client: platform.Client()}
+	})
+	// waitFor gives up after a minute: long before the ghost's lease would end.
+	waitFor(t, "the event posted by the live relay", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1
+	})
+}
