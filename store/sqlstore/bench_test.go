@@ -234,3 +234,77 @@ func enqueueRow(tx store.Tx, n int64, key int, now time.Time) error {
 	}
 	return tx.Enqueue(store.NewEntry{Kind: store.KindDeliver, FIFOKey: convID, MessageID: m.ID, DueAt: now})
 }
+
+// BenchmarkEventPath writes b.N platform events, four to a transaction as a message's
+// send and results do, and takes them off again 128 at a time: through the event log
+// (read, then deleted with their batch under the dispatch lease) and, to compare, as
+// outbox rows claimed under a lease and completed, as events went before the log.
+// events/s counts events written and taken off per second.
+func BenchmarkEventPath(b *testing.B) {
+	payload := []byte(`{"id":"evt_0123456789abcdef","type":"message.status","conversation_id":"conv_0123456789abcdef","data":{"status":"sent"}}`)
+	for _, s := range benchStores {
+		for _, path := range []string{"log", "outbox"} {
+			b.Run(s.name+"/"+path, func(b *testing.B) {
+				db := s.open(b)
+				ctx := context.Background()
+				now := time.Now()
+				if ok, err := db.LeaseEvents(ctx, store.EventLease{Owner: "bench", Now: now, Until: now.Add(time.Hour)}); err != nil || !ok {
+					b.Fatal("lease", ok, err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				for i := 0; i < b.N; i += 4 {
+					es := make([]store.NewEntry, 0, 4)
+					for j := i; j < min(i+4, b.N); j++ {
+						es = append(es, store.NewEntry{Kind: store.KindEvent, FIFOKey: fmt.Sprintf("ev:conv_%d", j), Payload: payload, DueAt: now})
+					}
+					var err error
+					if path == "log" {
+						err = db.Update(ctx, func(tx store.Tx) error { return tx.Enqueue(es...) })
+					} else {
+						err = db.EnqueueOutbox(ctx, es...)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				for done := 0; done < b.N; {
+					var n int
+					if path == "log" {
+						batch, err := db.ReadEvents(ctx, 128)
+						if err != nil {
+							b.Fatal(err)
+						}
+						seqs := make([]int64, 0, len(batch.Events))
+						for _, e := range batch.Events {
+							seqs = append(seqs, e.Seq)
+						}
+						if err := db.FinishEvents(ctx, store.EventsDone{Owner: "bench", LeaseUntil: now.Add(time.Hour), Done: seqs}); err != nil {
+							b.Fatal(err)
+						}
+						n = len(seqs)
+					} else {
+						c, err := db.ClaimDue(ctx, store.Claim{Owner: "bench", Now: time.Now(), Lease: 30 * time.Second, Limit: 128})
+						if err != nil {
+							b.Fatal(err)
+						}
+						results := make([]store.Result, 0, len(c.Entries))
+						for _, e := range c.Entries {
+							results = append(results, store.Result{EntryID: e.ID, Token: e.LeaseToken, Outcome: store.Done})
+						}
+						if _, err := db.Complete(ctx, results, time.Now()); err != nil {
+							b.Fatal(err)
+						}
+						n = len(results)
+					}
+					if n == 0 {
+						b.Fatalf("nothing left after %d of %d events", done, b.N)
+					}
+					done += n
+				}
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+			})
+		}
+	}
+}
