@@ -49,9 +49,9 @@ type NewEntry struct {
 // log instead of the outbox: an event is written once and deleted once it was posted,
 // with no lease, claim or result per row. One instance at a time holds the log's
 // dispatch lease (LeaseEvents) and posts the oldest events (ReadEvents) in log order,
-// which for one FIFO key is the order their transactions committed: every writer of a
-// conversation's events holds a lock of the conversation (or of the carrier's message
-// id) before its first write. An event that could not be posted moves to the outbox
+// which for events of transactions that share a lock taken before their first write (a
+// conversation's sends and inbound messages, a message's result and receipts) is the
+// order they committed. An event that could not be posted moves to the outbox
 // (FinishEvents' Spill), where retries, backoff and dead letters work as for any row,
 // and the later events of its key follow it there while it is pending (Behind).
 
@@ -425,8 +425,9 @@ type Tx interface {
 	// Errors: only the database's.
 	CancelQueued(conversationID, principalID string, now time.Time) ([]string, error)
 
-	// Enqueue inserts outbox rows, in the order given (ids ascend with it, so rows of one
-	// FIFO key keep that order). Errors: only the database's.
+	// Enqueue inserts outbox rows, and appends KindEvent entries to the event log, each
+	// in the order given (ids and sequence numbers ascend with it, so rows of one FIFO
+	// key keep that order). Errors: only the database's.
 	Enqueue(es ...NewEntry) error
 	// Write stores what a decision wrote, as if by calling, in this order, UpsertContact
 	// for each contact (at w.Now, its result unread), UpdateConversation for each of
@@ -531,8 +532,9 @@ type Store interface {
 	// RetryDead makes a dead row pending again, due now, with its attempts reset.
 	// Errors: ErrNotFound when id names no dead row.
 	RetryDead(ctx context.Context, id int64, now time.Time) error
-	// OutboxStats counts pending and dead rows and the age of the oldest due one.
-	// Errors: only the database's.
+	// OutboxStats counts pending and dead rows and the age of the oldest due one; the
+	// events waiting in the event log count as pending, due when written. Errors: only
+	// the database's.
 	OutboxStats(ctx context.Context, now time.Time) (OutboxStats, error)
 
 	// ReplaceTemplates records the carrier's whole template catalogue for one of our
