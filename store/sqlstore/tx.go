@@ -18,6 +18,7 @@ import (
 // queries holds the statements rebound for the dialect once, at open.
 type queries struct {
 	contact, upsertContact, optOut, optIn                                    string
+	writeContact                                                             string
 	latestConv, conv, insertConv, updateConv, recipient                      string
 	insertMsg, msg, msgByProvider, setStatus, setStatusErr, markDeleted      string
 	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg  string
@@ -73,6 +74,9 @@ func buildQueries(d dialect) queries {
 			WHERE c.channel = ? AND c.address = ? ORDER BY o.our_address`),
 		// The write and the contact as stored in one statement.
 		upsertContact: r(upsertContactSQL + ` RETURNING name, updated_at`),
+		// Write's upsert: its result is not read, and a RETURNING costs SQLite a result
+		// row buffered and read back.
+		writeContact: r(upsertContactSQL),
 		optOut: r(`INSERT INTO opt_outs (channel, contact_address, our_address, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (channel, contact_address, our_address) DO NOTHING`),
 		optIn: r(`DELETE FROM opt_outs WHERE channel = ? AND contact_address = ? AND our_address = ?`),
@@ -963,7 +967,7 @@ func (t *tx) Write(w store.Writes) error {
 // writeEach is Write one statement at a time.
 func (t *tx) writeEach(w store.Writes) error {
 	for _, c := range w.Contacts {
-		if _, err := t.UpsertContact(c, w.Now); err != nil {
+		if _, err := t.exec(t.db.q.writeContact, contactArgs(nil, c, w.Now)...); err != nil {
 			return err
 		}
 	}
