@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 
 	"github.com/omnigate/omnigate/store"
@@ -10,22 +9,34 @@ import (
 
 // The event log's statements, rebound once at open.
 type eventLogQueries struct {
-	lease, extend, release, read, behind, done string
+	lease, extend, release, read, done, finish string
 }
 
 func buildEventLogQueries(d dialect) eventLogQueries {
 	r := d.rebind
-	return eventLogQueries{
+	q := eventLogQueries{
 		// Free: nobody holds it, its holder let it end, or its holder is no live relay
 		// instance (heartbeats reap those from relay_instances).
 		lease: r(`UPDATE event_dispatch SET owner = ?, lease_until = ? WHERE id = 1 AND (owner = ? OR owner = '' OR lease_until <= ?
 			OR NOT EXISTS (SELECT 1 FROM relay_instances i WHERE i.owner = event_dispatch.owner))`),
 		extend:  r(`UPDATE event_dispatch SET lease_until = ? WHERE id = 1 AND owner = ?`),
 		release: r(`UPDATE event_dispatch SET owner = '', lease_until = 0 WHERE id = 1 AND owner = ?`),
-		read:    r(`SELECT seq, fifo_key, payload, created_at FROM event_log ORDER BY seq LIMIT ?`),
-		behind:  r(`SELECT DISTINCT fifo_key FROM outbox WHERE status = 'pending' AND fifo_key IN (` + d.textList() + `)`),
-		done:    r(`DELETE FROM event_log WHERE seq IN (` + d.idList() + `)`),
+		// Each event with whether its key has pending outbox rows: a probe of
+		// outbox_fifo per event, in the same statement.
+		read: r(`SELECT e.seq, e.fifo_key, e.payload, e.created_at,
+			CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.fifo_key = e.fifo_key AND o.status = 'pending') THEN 1 ELSE 0 END
+			FROM event_log e ORDER BY e.seq LIMIT ?`),
+		done: r(`DELETE FROM event_log WHERE seq IN (` + d.idList() + `)`),
 	}
+	if d.combinedWrites() {
+		// A batch with nothing to spill: the lease's check and extension and the delete
+		// in one statement, one round trip. It answers whether the lease held; the
+		// delete runs only then.
+		q.finish = r(`WITH lease AS (UPDATE event_dispatch SET lease_until = ? WHERE id = 1 AND owner = ? RETURNING 1),
+			gone AS (DELETE FROM event_log WHERE seq IN (` + d.idList() + `) AND EXISTS (SELECT 1 FROM lease))
+			SELECT count(*) FROM lease`)
+	}
+	return q
 }
 
 // LeaseEvents implements store.Store.
@@ -55,46 +66,34 @@ func (db *DB) ReadEvents(ctx context.Context, limit int) (store.EventBatch, erro
 	defer rows.Close()
 	for rows.Next() {
 		var e store.LoggedEvent
-		var created int64
-		if err := rows.Scan(&e.Seq, &e.FIFOKey, &e.Payload, &created); err != nil {
+		var created, behind int64
+		if err := rows.Scan(&e.Seq, &e.FIFOKey, &e.Payload, &created, &behind); err != nil {
 			return b, err
 		}
 		e.CreatedAt = fromMicros(created)
 		b.Events = append(b.Events, e)
-	}
-	if err := rows.Err(); err != nil || len(b.Events) == 0 {
-		return b, err
-	}
-	rows.Close()
-	keys := make([]string, 0, len(b.Events))
-	for _, e := range b.Events {
-		keys = append(keys, e.FIFOKey)
-	}
-	slices.Sort(keys)
-	arg, err := json.Marshal(slices.Compact(keys))
-	if err != nil {
-		return b, err
-	}
-	behind, err := db.r.QueryContext(ctx, db.ev.behind, string(arg))
-	if err != nil {
-		return b, err
-	}
-	defer behind.Close()
-	for behind.Next() {
-		var k string
-		if err := behind.Scan(&k); err != nil {
-			return b, err
+		if behind == 1 {
+			if b.Behind == nil {
+				b.Behind = map[string]bool{}
+			}
+			b.Behind[e.FIFOKey] = true
 		}
-		if b.Behind == nil {
-			b.Behind = map[string]bool{}
-		}
-		b.Behind[k] = true
 	}
-	return b, behind.Err()
+	return b, rows.Err()
 }
 
 // FinishEvents implements store.Store.
 func (db *DB) FinishEvents(ctx context.Context, d store.EventsDone) error {
+	if len(d.Spill) == 0 && db.ev.finish != "" {
+		var held int
+		if err := db.w.QueryRowContext(ctx, db.ev.finish, micros(d.LeaseUntil), d.Owner, db.d.idListArg(d.Done)).Scan(&held); err != nil {
+			return err
+		}
+		if held == 0 {
+			return store.ErrLeaseLost
+		}
+		return nil
+	}
 	return db.own(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
 		res, err := t.exec(db.ev.extend, micros(d.LeaseUntil), d.Owner)

@@ -84,6 +84,9 @@ func testEventLog(t *testing.T, s store.Store) {
 		t.Fatal("x should hold the lease, and y not take it while x lives and its lease runs")
 	}
 	a1, b1, a2 := b.Events[0], b.Events[1], b.Events[2]
+	if err := s.FinishEvents(ctx(), store.EventsDone{Owner: "y", LeaseUntil: now.Add(time.Minute), Done: []int64{a1.Seq, b1.Seq}}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("y's finish of posted events = %v, want ErrLeaseLost", err)
+	}
 	spill := []store.SpilledEvent{{Seq: a1.Seq, Entry: store.NewEntry{FIFOKey: "ev:a", Payload: a1.Payload, DueAt: t0.Add(time.Second)}},
 		{Seq: a2.Seq, Entry: store.NewEntry{FIFOKey: "ev:a", Payload: a2.Payload, DueAt: t0}}}
 	if err := s.FinishEvents(ctx(), store.EventsDone{Owner: "y", LeaseUntil: now.Add(time.Minute), Done: []int64{b1.Seq}, Spill: spill}); !errors.Is(err, store.ErrLeaseLost) {
