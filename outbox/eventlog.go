@@ -39,9 +39,11 @@ func (r *Relay) dispatchEvents(ctx, attemptCtx context.Context, giveUp <-chan st
 	defer timer.Stop()
 	var until time.Time // the lease's end as last extended; zero: not held
 	var tried time.Time // the last attempt to take the lease
+	var last time.Time  // when the last batch that was not full ended
 	for ctx.Err() == nil {
 		wait := r.fallback
 		now := time.Now()
+		gap := r.cfg.ClaimGap - now.Sub(last)
 		switch {
 		case !r.fresh():
 			// Others may take this instance for dead: hold off, as the claimer does.
@@ -67,6 +69,10 @@ func (r *Relay) dispatchEvents(ctx, attemptCtx context.Context, giveUp <-chan st
 			}
 			until = now.Add(r.cfg.Lease)
 			continue
+		case gap > 0:
+			// As the claimer does: under load every commit wakes us, and a batch of an
+			// event or two costs a read and a commit apiece; let events gather.
+			wait = gap
 		default:
 			b, err := r.cfg.Store.ReadEvents(ctx, r.cfg.BatchSize)
 			if err != nil {
@@ -75,6 +81,9 @@ func (r *Relay) dispatchEvents(ctx, attemptCtx context.Context, giveUp <-chan st
 				}
 				wait = time.Second
 				break
+			}
+			if len(b.Events) < r.cfg.BatchSize {
+				last = time.Now()
 			}
 			if len(b.Events) == 0 {
 				break
