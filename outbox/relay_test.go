@@ -157,8 +157,8 @@ func startRelay(t *testing.T, st store.Store, srv *httptest.Server, owner string
 	})
 }
 
-// relayConfig is a relay's configuration delivering to srv, an open-messaging carrier.
-func relayConfig(t *testing.T, st store.Store, srv *httptest.Server, owner string, tune func(*outbox.Config)) outbox.Config {
+// openRegistry registers one open-messaging integration posting to srv.
+func openRegistry(t *testing.T, srv *httptest.Server) *adapters.Registry {
 	t.Helper()
 	a, err := open.New(open.Config{Integrations: map[string]open.Integration{
 		integration: {OutboundURL: srv.URL + "/hook", Secret: "s3cret"}}, HTTPClient: srv.Client()})
@@ -167,7 +167,13 @@ func relayConfig(t *testing.T, st store.Store, srv *httptest.Server, owner strin
 	}
 	reg := adapters.NewRegistry()
 	reg.Register(omnigate.Open, a)
-	cfg := outbox.Config{Store: st, Registry: reg, Owner: owner, Workers: 8}
+	return reg
+}
+
+// relayConfig is a relay's configuration delivering to srv, an open-messaging carrier.
+func relayConfig(t *testing.T, st store.Store, srv *httptest.Server, owner string, tune func(*outbox.Config)) outbox.Config {
+	t.Helper()
+	cfg := outbox.Config{Store: st, Registry: openRegistry(t, srv), Owner: owner, Workers: 8}
 	if tune != nil {
 		tune(&cfg)
 	}

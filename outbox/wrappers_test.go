@@ -15,7 +15,6 @@ import (
 	"github.com/omnigate/omnigate"
 	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/adapters/meta"
-	"github.com/omnigate/omnigate/adapters/open"
 	"github.com/omnigate/omnigate/events"
 	"github.com/omnigate/omnigate/outbox"
 	"github.com/omnigate/omnigate/store"
@@ -65,14 +64,7 @@ func TestCarriers(t *testing.T) {
 		io.WriteString(w, `{"id":"op-1"}`)
 	}))
 	defer srv.Close()
-	a, err := open.New(open.Config{Integrations: map[string]open.Integration{
-		integration: {OutboundURL: srv.URL + "/hook", Secret: "s3cret"}}, HTTPClient: srv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := adapters.NewRegistry()
-	reg.Register(omnigate.Open, a)
-	s := outbox.Carriers(reg)
+	s := outbox.Carriers(openRegistry(t, srv))
 
 	rc, err := s.Send(context.Background(), entry(omnigate.Message{ID: "msg-1", Channel: omnigate.Open, From: integration,
 		To: "visitor-1", Text: "hello"}))
