@@ -39,7 +39,7 @@ func (r *Relay) dispatchEvents(ctx, attemptCtx context.Context, giveUp <-chan st
 	defer timer.Stop()
 	var until time.Time // the lease's end as last extended; zero: not held
 	var tried time.Time // the last attempt to take the lease
-	var last time.Time  // when the last batch that was not full ended
+	var last time.Time  // when the last read that found less than a full batch ended
 	for ctx.Err() == nil {
 		wait := r.fallback
 		now := time.Now()
@@ -150,12 +150,16 @@ func (r *Relay) postEvents(ctx, attemptCtx context.Context, b store.EventBatch, 
 					if ctx.Err() != nil || !r.fresh() || !time.Now().Add(r.cfg.AttemptTimeout+r.cfg.Lease/10).Before(until) {
 						break
 					}
-					_, f.err = send.Send(attemptCtx, store.Entry{ID: f.ev.Seq, Kind: store.KindEvent, FIFOKey: f.ev.FIFOKey,
+					_, err := send.Send(attemptCtx, store.Entry{ID: f.ev.Seq, Kind: store.KindEvent, FIFOKey: f.ev.FIFOKey,
 						Payload: f.ev.Payload, Attempts: 1, CreatedAt: f.ev.CreatedAt})
-					if f.err != nil {
-						break
+					if err == nil {
+						f.posted = true
+						continue
 					}
-					f.posted = true
+					if attemptCtx.Err() == nil {
+						f.err = err
+					} // else shutdown cut the post short: it stays in the log, as one never started does
+					break
 				}
 			}
 		}()

@@ -169,3 +169,52 @@ func TestEventLogTakenFromDeadHolder(t *testing.T) {
 		return len(got) == 1
 	})
 }
+
+// TestEventLogShutdownMidPost: the relay stops while the platform holds a post past the
+// drain deadline. The cut-short event stays in the log for the next poster: it is not
+// taken for a failure and moved to the outbox, nor lost.
+func TestEventLogShutdownMidPost(t *testing.T) {
+	t.Parallel()
+	st := openSQLite(t)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	platform := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(platform.Close)
+	t.Cleanup(func() { close(release) })
+	r, err := outbox.New(relayConfig(t, st, startCarrier(t, &carrier{}), "relay", func(cfg *outbox.Config) {
+		cfg.Events = &events.Sink{URL: platform.URL, Secret: []byte("s"), Client: platform.Client()}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, 100*time.Millisecond) }()
+	e, err := events.Entry(events.TypeTyping, "conv-1", map[string]bool{"typing": true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.Enqueue(e) }); err != nil {
+		t.Fatal(err)
+	}
+	<-arrived
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, err := st.ReadEvents(context.Background(), 10)
+	if err != nil || len(b.Events) != 1 || string(b.Events[0].Payload) != string(e.Payload) {
+		t.Fatalf("log after shutdown = %+v, %v: want the event still there", b.Events, err)
+	}
+	if rows, _ := st.Outbox(context.Background(), store.OutboxPending, 0, 10); len(rows) != 0 {
+		t.Errorf("outbox after shutdown = %+v, want nothing moved there", rows)
+	}
+}
