@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omnigate/omnigate/adapters"
 	"github.com/omnigate/omnigate/store"
 )
 
@@ -190,12 +191,23 @@ func (r *Relay) finishEvents(fs []*evFlight, behind map[string]bool, leaseUntil 
 				firstErr = f.err
 			}
 			moved[k] = true
-			d.Spill = append(d.Spill, store.SpilledEvent{Seq: f.ev.Seq, Entry: store.NewEntry{Kind: store.KindEvent, FIFOKey: k,
-				Payload: f.ev.Payload, DueAt: now.Add(r.cfg.InitialBackoff)}})
+			// The attempt counts as the outbox row's first: its backoff (or the
+			// platform's Retry-After), or a dead letter at once for a refusal.
+			e := store.Entry{ID: f.ev.Seq, Kind: store.KindEvent, FIFOKey: k, Payload: f.ev.Payload, Attempts: 1, CreatedAt: f.ev.CreatedAt}
+			res := r.result(e, adapters.Receipt{}, f.err)
+			sp := store.SpilledEvent{Seq: f.ev.Seq, Entry: store.NewEntry{Kind: store.KindEvent, FIFOKey: k, Payload: f.ev.Payload, DueAt: now},
+				Attempts: 1, Error: res.Error, Dead: res.Outcome == store.Dead, CreatedAt: f.ev.CreatedAt}
+			if res.Outcome == store.Retry {
+				sp.Entry.DueAt = res.RetryAt
+			}
+			if res.NoAttempt {
+				sp.Attempts = 0
+			}
+			d.Spill = append(d.Spill, sp)
 		case behind[k] || moved[k]:
 			moved[k] = true
 			d.Spill = append(d.Spill, store.SpilledEvent{Seq: f.ev.Seq, Entry: store.NewEntry{Kind: store.KindEvent, FIFOKey: k,
-				Payload: f.ev.Payload, DueAt: now}})
+				Payload: f.ev.Payload, DueAt: now}, CreatedAt: f.ev.CreatedAt})
 		}
 	}
 	if len(d.Done) == 0 && len(d.Spill) == 0 {

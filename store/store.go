@@ -89,10 +89,17 @@ type EventsDone struct {
 	Spill []SpilledEvent
 }
 
-// SpilledEvent is an event of the log moving to the outbox as Entry.
+// SpilledEvent is an event of the log moving to the outbox as Entry (due at
+// Entry.DueAt), with the outcome of the attempt that failed, if one did: Attempts (0 or
+// 1) and its Error; Dead makes it a dead letter at once (the platform refused it).
 type SpilledEvent struct {
-	Seq   int64
-	Entry NewEntry
+	Seq      int64
+	Entry    NewEntry
+	Attempts int
+	Error    string
+	Dead     bool
+	// CreatedAt is when the event was written (zero: Entry.DueAt).
+	CreatedAt time.Time
 }
 
 // Entry is a claimed outbox row with what the relay needs to act on it.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/omnigate/omnigate/store"
@@ -9,7 +10,7 @@ import (
 
 // The event log's statements, rebound once at open.
 type eventLogQueries struct {
-	lease, extend, release, read, done, finish string
+	lease, extend, release, read, done, finish, spill string
 }
 
 func buildEventLogQueries(d dialect) eventLogQueries {
@@ -27,6 +28,9 @@ func buildEventLogQueries(d dialect) eventLogQueries {
 			CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.fifo_key = e.fifo_key AND o.status = 'pending') THEN 1 ELSE 0 END
 			FROM event_log e ORDER BY e.seq LIMIT ?`),
 		done: r(`DELETE FROM event_log WHERE seq IN (` + d.idList() + `)`),
+		// One event moving to the outbox, with its failed attempt's outcome; rare.
+		spill: r(`INSERT INTO outbox (kind, fifo_key, message_id, payload, status, due_at, attempts, last_error, created_at)
+			VALUES ('event', ?, '', ?, ?, ?, ?, ?, ?)`),
 	}
 	if d.combinedWrites() {
 		// A batch with nothing to spill: the lease's check and extension and the delete
@@ -106,17 +110,34 @@ func (db *DB) FinishEvents(ctx context.Context, d store.EventsDone) error {
 			return store.ErrLeaseLost
 		}
 		seqs := slices.Clone(d.Done)
-		spill := make([]store.NewEntry, 0, len(d.Spill))
 		for _, s := range d.Spill {
 			seqs = append(seqs, s.Seq)
-			s.Entry.Kind = store.KindEvent
-			spill = append(spill, s.Entry)
 		}
 		if len(seqs) > 0 {
 			if _, err := t.exec(db.ev.done, db.d.idListArg(seqs)); err != nil {
 				return err
 			}
 		}
-		return t.enqueueOutbox(spill)
+		for _, s := range d.Spill {
+			if s.Entry.DueAt.IsZero() {
+				return errors.New("store: spilled event: zero due time")
+			}
+			status := store.OutboxPending
+			if s.Dead {
+				status = store.OutboxDead
+			}
+			created := s.CreatedAt
+			if created.IsZero() {
+				created = s.Entry.DueAt
+			}
+			if _, err := t.exec(db.ev.spill, s.Entry.FIFOKey, s.Entry.Payload, status, micros(s.Entry.DueAt), s.Attempts,
+				s.Error, micros(created)); err != nil {
+				return err
+			}
+		}
+		if len(d.Spill) > 0 {
+			return t.afterEnqueue()
+		}
+		return nil
 	})
 }

@@ -87,7 +87,8 @@ func testEventLog(t *testing.T, s store.Store) {
 	if err := s.FinishEvents(ctx(), store.EventsDone{Owner: "y", LeaseUntil: now.Add(time.Minute), Done: []int64{a1.Seq, b1.Seq}}); !errors.Is(err, store.ErrLeaseLost) {
 		t.Fatalf("y's finish of posted events = %v, want ErrLeaseLost", err)
 	}
-	spill := []store.SpilledEvent{{Seq: a1.Seq, Entry: store.NewEntry{FIFOKey: "ev:a", Payload: a1.Payload, DueAt: t0.Add(time.Second)}},
+	spill := []store.SpilledEvent{{Seq: a1.Seq, Entry: store.NewEntry{FIFOKey: "ev:a", Payload: a1.Payload, DueAt: t0.Add(time.Second)},
+		Attempts: 1, Error: "503: busy"},
 		{Seq: a2.Seq, Entry: store.NewEntry{FIFOKey: "ev:a", Payload: a2.Payload, DueAt: t0}}}
 	if err := s.FinishEvents(ctx(), store.EventsDone{Owner: "y", LeaseUntil: now.Add(time.Minute), Done: []int64{b1.Seq}, Spill: spill}); !errors.Is(err, store.ErrLeaseLost) {
 		t.Fatalf("y's finish = %v, want ErrLeaseLost", err)
@@ -106,15 +107,28 @@ func testEventLog(t *testing.T, s store.Store) {
 		t.Fatalf("claimed %+v before a1's retry is due", es)
 	}
 	es, err := claim(t, s, "w", t0.Add(time.Second), time.Minute, 10)
-	if err != nil || len(es) != 1 || es[0].Kind != store.KindEvent || string(es[0].Payload) != "a1" || es[0].FIFOKey != "ev:a" {
-		t.Fatalf("claim = %+v, %v: want a1 alone (a2 waits behind it)", es, err)
+	if err != nil || len(es) != 1 || es[0].Kind != store.KindEvent || string(es[0].Payload) != "a1" || es[0].FIFOKey != "ev:a" ||
+		es[0].Attempts != 2 || !es[0].CreatedAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("claim = %+v, %v: want a1 alone (a2 waits behind it), on its second attempt", es, err)
 	}
 	// A new event of a goes behind the outbox's rows; one of b does not.
 	if err := s.Update(ctx(), func(tx store.Tx) error { return tx.Enqueue(ev("ev:a", "a3"), ev("ev:b", "b2")) }); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := s.ReadEvents(ctx(), 10); err != nil || len(b.Events) != 2 || !b.Behind["ev:a"] || b.Behind["ev:b"] {
+	b, err = s.ReadEvents(ctx(), 10)
+	if err != nil || len(b.Events) != 2 || !b.Behind["ev:a"] || b.Behind["ev:b"] {
 		t.Fatalf("log = %+v behind %v (%v), want a3 behind the outbox and b2 not", b.Events, b.Behind, err)
+	}
+	// The platform refused b2: it becomes a dead letter at once, with its attempt.
+	a3, b2 := b.Events[0], b.Events[1]
+	if err := s.FinishEvents(ctx(), store.EventsDone{Owner: "x", LeaseUntil: now.Add(time.Minute), Spill: []store.SpilledEvent{
+		{Seq: a3.Seq, Entry: store.NewEntry{FIFOKey: "ev:a", Payload: a3.Payload, DueAt: t0}},
+		{Seq: b2.Seq, Entry: store.NewEntry{FIFOKey: "ev:b", Payload: b2.Payload, DueAt: t0}, Attempts: 1, Error: "401: refused", Dead: true, CreatedAt: t0}}}); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := s.Outbox(ctx(), store.OutboxDead, 0, 10)
+	if err != nil || len(dead) != 1 || dead[0].FIFOKey != "ev:b" || dead[0].Attempts != 1 || dead[0].LastError != "401: refused" {
+		t.Fatalf("dead letters = %+v, %v: want b2 after one attempt with the platform's answer", dead, err)
 	}
 
 	// The lease passes on: when x releases it, when its holder's lease ran out, and at
