@@ -127,12 +127,11 @@ func (db *DB) prepare(ctx context.Context) error {
 		return nil
 	}
 	stmts := map[string]*sql.Stmt{}
-	qs := []string{spBegin, spRollback, spRelease}
-	v := reflect.ValueOf(db.q)
-	for i := range v.NumField() {
-		qs = append(qs, v.Field(i).String())
-	}
+	qs := append([]string{spBegin, spRollback, spRelease}, statements(db.q, db.ev)...)
 	for _, q := range qs {
+		if q == "" {
+			continue // a statement this dialect does without
+		}
 		s, err := db.w.PrepareContext(ctx, q)
 		if err != nil {
 			for _, s := range stmts {
@@ -144,6 +143,24 @@ func (db *DB) prepare(ctx context.Context) error {
 	}
 	db.stmts = stmts
 	return nil
+}
+
+// statements lists every statement of the store's query sets.
+func statements(q queries, ev eventLogQueries) []string {
+	var qs []string
+	for _, set := range [...]reflect.Value{reflect.ValueOf(q), reflect.ValueOf(ev)} {
+		for i := range set.NumField() {
+			if f := set.Field(i); f.Kind() == reflect.String {
+				qs = append(qs, f.String())
+			}
+		}
+	}
+	for _, f := range [...]insertForms{q.enqueue, q.event} {
+		for _, form := range f.forms {
+			qs = append(qs, form.q)
+		}
+	}
+	return qs
 }
 
 // txStmts binds the prepared statements to one transaction, on first use of each.

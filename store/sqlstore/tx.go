@@ -17,16 +17,15 @@ import (
 
 // queries holds the statements rebound for the dialect once, at open.
 type queries struct {
-	contact, upsertContact, optOut, optIn                                    string
-	writeContact                                                             string
-	latestConv, conv, insertConv, updateConv, recipient                      string
-	insertMsg, msg, msgByProvider, setStatus, setStatusErr, markDeleted      string
-	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg  string
-	holdReceipt, heldReceipts, dropReceipts                                  string
-	enqueue, enqueue2, enqueue3, seen, idem, idemBegin, idemFinish, idemDrop string
-	enqueue4, enqueue8, enqueue16, enqueue32                                 string
-	// The event log's appends, in the same forms as the outbox's.
-	event, event2, event3, event4, event8, event16, event32               string
+	contact, upsertContact, optOut, optIn                                   string
+	writeContact                                                            string
+	latestConv, conv, insertConv, updateConv, recipient                     string
+	insertMsg, msg, msgByProvider, setStatus, setStatusErr, markDeleted     string
+	setProvider, outboundBefore, queuedOfConv, cancelMsg, deleteOutboxByMsg string
+	holdReceipt, heldReceipts, dropReceipts                                 string
+	seen, idem, idemBegin, idemFinish, idemDrop                             string
+	// Inserts of outbox rows and of the event log's events, in prepared forms.
+	enqueue, event                                                        insertForms
 	claim, reserveSlot, reschedule                                        string
 	completeRetry, completeDead, msgRequeue                               string
 	release, releaseAll, dropInstance, dropInstances, beat, register      string
@@ -107,20 +106,8 @@ func buildQueries(d dialect) queries {
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (channel, provider_message_id, status) DO NOTHING`),
 		heldReceipts: r(`SELECT status, error_code, error_message FROM early_receipts WHERE channel = ? AND provider_message_id = ?`),
 		dropReceipts: r(`DELETE FROM early_receipts WHERE channel = ? AND provider_message_id = ?`),
-		enqueue:      r(enqueueSQL(1)),
-		enqueue2:     r(enqueueSQL(2)),
-		enqueue3:     r(enqueueSQL(3)),
-		enqueue4:     r(enqueueSQL(4)),
-		enqueue8:     r(enqueueSQL(8)),
-		enqueue16:    r(enqueueSQL(16)),
-		enqueue32:    r(enqueueSQL(32)),
-		event:        r(eventSQL(1)),
-		event2:       r(eventSQL(2)),
-		event3:       r(eventSQL(3)),
-		event4:       r(eventSQL(4)),
-		event8:       r(eventSQL(8)),
-		event16:      r(eventSQL(16)),
-		event32:      r(eventSQL(32)),
+		enqueue:      newInsertForms(r, enqueueSQL, 6),
+		event:        newInsertForms(r, eventSQL, 3),
 		seen: r(`INSERT INTO inbound_seen (provider, provider_message_id, seen_at) VALUES (?, ?, ?)
 			ON CONFLICT (provider, provider_message_id) DO NOTHING`),
 		idem: r(`SELECT body_hash, done, code, response FROM idempotency WHERE principal_id = ? AND key = ? AND created_at >= ?`),
@@ -750,10 +737,26 @@ func eventSQL(n int) string {
 	return multiRow(n, "INSERT INTO event_log (fifo_key, payload, created_at) VALUES (?, ?, ?)")
 }
 
+// insertForms are the prepared inserts of one table, for 32, 16, 8, 4, 3, 2 and 1 rows
+// of width parameters each; build makes the statement for any number of rows.
+type insertForms struct {
+	build func(n int) string
+	width int
+	forms [7]insertForm
+}
+
 // insertForm is a prepared insert of n rows.
 type insertForm struct {
 	n int
 	q string
+}
+
+func newInsertForms(rebind func(string) string, build func(int) string, width int) insertForms {
+	f := insertForms{build: build, width: width}
+	for i, n := range [...]int{32, 16, 8, 4, 3, 2, 1} {
+		f.forms[i] = insertForm{n, rebind(build(n))}
+	}
+	return f
 }
 
 // Enqueue inserts the rows: platform events (KindEvent) in the event log, the others
@@ -770,10 +773,7 @@ func (t *tx) Enqueue(es ...store.NewEntry) error {
 	if err != nil {
 		return err
 	}
-	q := t.db.q
-	forms := [...]insertForm{{32, q.event32}, {16, q.event16}, {8, q.event8}, {4, q.event4},
-		{3, q.event3}, {2, q.event2}, {1, q.event}}
-	if err := t.insertRows(eventSQL, forms[:], 3, args); err != nil {
+	if err := t.insertRows(&t.db.q.event, args); err != nil {
 		return err
 	}
 	return t.afterEnqueue()
@@ -814,30 +814,27 @@ func (t *tx) enqueueOutbox(es []store.NewEntry) error {
 	if err != nil {
 		return err
 	}
-	q := t.db.q
-	forms := [...]insertForm{{32, q.enqueue32}, {16, q.enqueue16}, {8, q.enqueue8}, {4, q.enqueue4},
-		{3, q.enqueue3}, {2, q.enqueue2}, {1, q.enqueue}}
-	if err := t.insertRows(enqueueSQL, forms[:], 6, args); err != nil {
+	if err := t.insertRows(&t.db.q.enqueue, args); err != nil {
 		return err
 	}
 	return t.afterEnqueue()
 }
 
-// insertRows inserts rows of width parameters each: in one statement, one of the
+// insertRows inserts rows of f.width parameters each: in one statement, one of the
 // prepared forms for up to three rows (a send's deliveries and its events), one built
-// by build for the batch beyond that. On SQLite's writer, where statements are
-// prepared once, a larger batch (a Complete's status events) goes as consecutive
-// prepared forms of 32, 16, 8, 4 and fewer rows instead, in its order: parsing a
-// statement built for the batch cost more than running it.
-func (t *tx) insertRows(build func(int) string, forms []insertForm, width int, args []any) error {
-	if n := len(args) / width; n > 3 && t.db.stmts == nil {
-		_, err := t.exec(t.db.d.rebind(build(n)), args...)
+// for the batch beyond that. On SQLite's writer, where statements are prepared once, a
+// larger batch (a Complete's status events) goes as consecutive prepared forms of 32,
+// 16, 8, 4 and fewer rows instead, in its order: parsing a statement built for the
+// batch cost more than running it.
+func (t *tx) insertRows(f *insertForms, args []any) error {
+	if n := len(args) / f.width; n > 3 && t.db.stmts == nil {
+		_, err := t.exec(t.db.d.rebind(f.build(n)), args...)
 		return err
 	}
 	for len(args) > 0 {
-		for _, f := range forms {
-			if n := width * f.n; n <= len(args) {
-				if _, err := t.exec(f.q, args[:n]...); err != nil {
+		for _, form := range f.forms {
+			if n := f.width * form.n; n <= len(args) {
+				if _, err := t.exec(form.q, args[:n]...); err != nil {
 					return err
 				}
 				args = args[n:]
