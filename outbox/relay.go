@@ -44,11 +44,14 @@ type Config struct {
 	// Buffer is how many claimed rows may wait for a free worker (default Workers/4,
 	// at least 1): enough to keep workers busy, never a backlog that outlives a lease.
 	Buffer int
-	// BatchSize caps the rows one claim takes (default 128).
+	// BatchSize caps the rows one claim takes, and the events one read of the event
+	// log takes (default 128).
 	BatchSize int
-	// ClaimGap is the least time from the end of one claim to the start of the next
-	// (default 2ms; negative: none). Under load every commit wakes the claimer, and claims that each found a row
-	// or two cost a transaction apiece; waiting a moment lets rows gather into one claim.
+	// ClaimGap is the least time from the end of one claim to the start of the next,
+	// and after a read of the event log that found less than a batch, before the next
+	// (default 2ms; negative: none). Under load every commit wakes the claimer, and
+	// claims that each found a row or two cost a transaction apiece; waiting a moment
+	// lets rows gather into one claim.
 	ClaimGap    time.Duration
 	Lease       time.Duration // default 30s
 	MaxAttempts int           // default 10
